@@ -1,0 +1,43 @@
+//! A Rust port of Atlassian's *Bitbucket Cloud Resource Owner Grant Sample App*.
+//!
+//! The modules, one per concern:
+//! - [`token`]: the OAuth 2.0 token requests (copy this file into your own project);
+//! - [`bitbucket`]: the sample REST call, `GET /2.0/user`;
+//! - [`settings`]: `config.json` and environment variables, validated at start-up;
+//! - [`web`]: the router (every route in [`web::app`]), handlers and middleware;
+//! - [`pages`]: the askama templates and the values they display;
+//! - [`error`]: the web layer's error type and its HTML pages;
+//! - [`sandbox`]: the built-in Bitbucket emulator.
+
+pub mod bitbucket;
+pub mod error;
+pub mod pages;
+pub mod sandbox;
+pub mod settings;
+pub mod token;
+pub mod web;
+
+pub use web::{AppState, app, serve};
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM: the signal to stop accepting and finish up.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received: finishing requests in flight");
+}

@@ -1,0 +1,96 @@
+//! The server binary: parse flags, set up logging, load the settings, listen, serve.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bitbucket_password_grant::sandbox::SandboxOptions;
+use bitbucket_password_grant::settings::Settings;
+use bitbucket_password_grant::{AppState, serve, shutdown_signal};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+/// Bitbucket Cloud OAuth 2.0 sample: the Resource Owner Password Credentials grant, with a
+/// built-in Bitbucket sandbox.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    port: u16,
+    /// Address to listen on; 127.0.0.1 keeps the app reachable from this machine only.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// The config file (consumerKey, consumerSecret, bitbucketUrl, apiUrl, sandbox).
+    #[arg(long, default_value = "config.json")]
+    config: PathBuf,
+    /// The folder served at /static/.
+    #[arg(long, default_value = "static")]
+    static_dir: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,hyper=warn,reqwest=warn")),
+        )
+        .init();
+
+    let mut settings = match Settings::load(&args.config, |name| std::env::var(name).ok()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !args.static_dir.is_dir() {
+        eprintln!(
+            "error: --static-dir {}: not a folder (run from the project's root)",
+            args.static_dir.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    settings.static_dir = args.static_dir;
+
+    let addr = SocketAddr::new(args.host, args.port);
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!(
+                "error: cannot listen on {addr}: {error} (choose another with --port or PORT)"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let local_addr = listener.local_addr().unwrap_or(addr);
+    let state = match AppState::new(settings, local_addr, SandboxOptions::default()) {
+        Ok(state) => state,
+        Err(error) => {
+            eprintln!("error: cannot start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let reach = if local_addr.ip().is_loopback() {
+        "loopback only; --host 0.0.0.0 would expose it to the network"
+    } else {
+        "reachable from other machines"
+    };
+    tracing::info!(
+        "listening on http://{local_addr} ({reach}); mode: {}; config: {}",
+        state.mode(),
+        args.config.display()
+    );
+    match serve(listener, state, shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: server failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

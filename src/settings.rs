@@ -1,0 +1,397 @@
+//! Settings: `config.json`, overridden by environment variables, validated once at start-up.
+//!
+//! A bad setting stops the program before it listens, with one line that names the file (or the
+//! variable), the key and the problem. See [`ConfigError`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+/// The sandbox's own demo consumer, shipped in `config.json`.
+pub const SANDBOX_CONSUMER_KEY: &str = "sandbox-consumer-key";
+/// The sandbox's demo consumer secret. It opens nothing outside the built-in sandbox.
+pub const SANDBOX_CONSUMER_SECRET: &str = "sandbox-consumer-secret";
+
+/// Everything the app needs to know, typed and checked.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The OAuth consumer's key (`client_id`).
+    pub consumer_key: String,
+    /// The OAuth consumer's secret; `Debug` prints `[REDACTED]`.
+    pub consumer_secret: SecretString,
+    /// The authorization server: the token URL is `{bitbucket_url}/site/oauth2/access_token`.
+    pub bitbucket_url: Url,
+    /// The REST API: the sample call is `GET {api_url}/2.0/user`.
+    pub api_url: Url,
+    /// Serve and use the built-in Bitbucket emulator instead of `bitbucket_url`/`api_url`.
+    pub sandbox: bool,
+    /// Outbound HTTP limits.
+    pub upstream: UpstreamLimits,
+    /// Where the settings came from, for messages.
+    pub config_path: PathBuf,
+    /// The folder served at `/static/`.
+    pub static_dir: PathBuf,
+}
+
+/// Limits on calls to the authorization server and the API.
+#[derive(Clone, Copy, Debug)]
+pub struct UpstreamLimits {
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole exchange, body included.
+    pub timeout: Duration,
+}
+
+impl Default for UpstreamLimits {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `config.json` as written on disk. Unknown keys are refused, so a typo is caught.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConfigFile {
+    consumer_key: Option<String>,
+    consumer_secret: Option<SecretString>,
+    bitbucket_url: Option<String>,
+    api_url: Option<String>,
+    sandbox: Option<bool>,
+    timeout_seconds: Option<u64>,
+    connect_timeout_seconds: Option<u64>,
+}
+
+/// A setting that stops start-up. Displays as one line: `where: key: problem`.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {key}: {problem}")]
+pub struct ConfigError {
+    /// The file, or `environment variable NAME`.
+    pub source_name: String,
+    /// The key in `config.json` the problem is about.
+    pub key: &'static str,
+    /// What is wrong, and where useful, how to fix it.
+    pub problem: String,
+}
+
+impl Settings {
+    /// Reads `config_path`, applies overrides from `env` (a lookup such as
+    /// `|name| std::env::var(name).ok()`), and validates the result.
+    pub fn load(
+        config_path: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let file_name = config_path.display().to_string();
+        let file_error = |key: &'static str, problem: String| ConfigError {
+            source_name: file_name.clone(),
+            key,
+            problem,
+        };
+        let text = std::fs::read_to_string(config_path)
+            .map_err(|e| file_error("(file)", format!("cannot read the config file: {e}")))?;
+        let file: ConfigFile = serde_json::from_str(&text).map_err(|e| {
+            let key = if e.is_data() { "(keys)" } else { "(syntax)" };
+            file_error(key, format!("not a valid config file: {e}"))
+        })?;
+
+        // Each setting: the environment wins over the file; remember which one it came from.
+        let pick = |var: &'static str, from_file: Option<String>| match env(var) {
+            Some(value) => (Some(value), format!("environment variable {var}")),
+            None => (from_file, file_name.clone()),
+        };
+        let required = |key: &'static str, var: &'static str, from_file: Option<String>| {
+            let (value, source_name) = pick(var, from_file);
+            match value {
+                Some(value) if !value.trim().is_empty() => Ok(value),
+                Some(_) => Err(ConfigError {
+                    source_name,
+                    key,
+                    problem: "must not be empty".into(),
+                }),
+                None => Err(ConfigError {
+                    source_name,
+                    key,
+                    problem: format!("missing; set it in the file or in {var}"),
+                }),
+            }
+        };
+        let url =
+            |key: &'static str, var: &'static str, from_file: Option<String>, default: &str| {
+                let (value, source_name) = pick(var, from_file);
+                let value = value.unwrap_or_else(|| default.to_owned());
+                parse_base_url(&value).map_err(|problem| ConfigError {
+                    source_name,
+                    key,
+                    problem,
+                })
+            };
+
+        let consumer_key = required("consumerKey", "BITBUCKET_CONSUMER_KEY", file.consumer_key)?;
+        let consumer_secret = required(
+            "consumerSecret",
+            "BITBUCKET_CONSUMER_SECRET",
+            file.consumer_secret.map(|s| s.expose_secret().to_owned()),
+        )?;
+        let bitbucket_url = url(
+            "bitbucketUrl",
+            "BITBUCKET_URL",
+            file.bitbucket_url,
+            "https://bitbucket.org",
+        )?;
+        let api_url = url(
+            "apiUrl",
+            "BITBUCKET_API_URL",
+            file.api_url,
+            "https://api.bitbucket.org",
+        )?;
+        let sandbox = match env("BITBUCKET_SANDBOX") {
+            Some(value) => parse_bool(&value).ok_or_else(|| ConfigError {
+                source_name: "environment variable BITBUCKET_SANDBOX".into(),
+                key: "sandbox",
+                problem: format!("{value:?} is not true or false"),
+            })?,
+            None => file.sandbox.unwrap_or(false),
+        };
+        let seconds = |key: &'static str, value: Option<u64>, default: Duration| match value {
+            None => Ok(default),
+            Some(0) => Err(file_error(key, "must be at least 1 second".into())),
+            Some(s) => Ok(Duration::from_secs(s)),
+        };
+        let defaults = UpstreamLimits::default();
+        let upstream = UpstreamLimits {
+            timeout: seconds("timeoutSeconds", file.timeout_seconds, defaults.timeout)?,
+            connect_timeout: seconds(
+                "connectTimeoutSeconds",
+                file.connect_timeout_seconds,
+                defaults.connect_timeout,
+            )?,
+        };
+
+        Ok(Settings {
+            consumer_key: consumer_key.trim().to_owned(),
+            consumer_secret: SecretString::from(consumer_secret),
+            bitbucket_url,
+            api_url,
+            sandbox,
+            upstream,
+            config_path: config_path.to_owned(),
+            static_dir: PathBuf::from("static"),
+        })
+    }
+
+    /// Settings for the built-in sandbox with its demo consumer: what the shipped `config.json`
+    /// holds. Tests start from here.
+    pub fn sandbox_defaults() -> Settings {
+        Settings {
+            consumer_key: SANDBOX_CONSUMER_KEY.into(),
+            consumer_secret: SecretString::from(SANDBOX_CONSUMER_SECRET),
+            bitbucket_url: parse_base_url("https://bitbucket.org").expect("valid URL"),
+            api_url: parse_base_url("https://api.bitbucket.org").expect("valid URL"),
+            sandbox: true,
+            upstream: UpstreamLimits::default(),
+            config_path: PathBuf::from("config.json"),
+            static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
+        }
+    }
+}
+
+/// Parses a base URL such as `https://bitbucket.org`: http or https, a host, no credentials,
+/// query or fragment. A trailing slash is removed so paths can be appended.
+pub fn parse_base_url(value: &str) -> Result<Url, String> {
+    let url =
+        Url::parse(value.trim()).map_err(|e| format!("{value:?} is not a valid URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{value:?} must start with http:// or https://"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{value:?} has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{value:?} must not contain credentials; use consumerKey/consumerSecret"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{value:?} must not have a query or fragment"));
+    }
+    let trimmed = url.as_str().trim_end_matches('/').to_owned();
+    Url::parse(&trimmed).map_err(|e| format!("{value:?} is not a valid URL ({e})"))
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Joins a base URL and a path that starts with `/`.
+pub fn join(base: &Url, path: &str) -> String {
+    format!("{}{path}", base.as_str().trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn write_config(text: &str) -> (tempdir::Dir, PathBuf) {
+        let dir = tempdir::Dir::new();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    /// A throw-away directory, removed on drop (std only, to avoid a dependency for this).
+    mod tempdir {
+        pub struct Dir(std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let path =
+                    std::env::temp_dir().join(format!("bb-settings-{}-{n}", std::process::id()));
+                std::fs::create_dir_all(&path).unwrap();
+                Dir(path)
+            }
+            pub fn path(&self) -> &std::path::Path {
+                &self.0
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let (_dir, path) = write_config(text);
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load(&path, |name| env.get(name).cloned())
+    }
+
+    const MINIMAL: &str = r#"{"consumerKey": "k", "consumerSecret": "s"}"#;
+
+    #[test]
+    fn minimal_file_gets_bitbucket_defaults() {
+        let settings = load(MINIMAL, &[]).unwrap();
+        assert_eq!(settings.bitbucket_url.as_str(), "https://bitbucket.org/");
+        assert_eq!(
+            join(&settings.bitbucket_url, "/site/oauth2/access_token"),
+            "https://bitbucket.org/site/oauth2/access_token"
+        );
+        assert_eq!(
+            join(&settings.api_url, "/2.0/user"),
+            "https://api.bitbucket.org/2.0/user"
+        );
+        assert!(!settings.sandbox);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let settings = load(
+            MINIMAL,
+            &[
+                ("BITBUCKET_CONSUMER_KEY", "env-key"),
+                ("BITBUCKET_CONSUMER_SECRET", "env-secret"),
+                ("BITBUCKET_URL", "http://127.0.0.1:8080/auth/"),
+                ("BITBUCKET_API_URL", "http://127.0.0.1:8081"),
+                ("BITBUCKET_SANDBOX", "true"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.consumer_key, "env-key");
+        assert_eq!(settings.consumer_secret.expose_secret(), "env-secret");
+        assert_eq!(
+            join(&settings.bitbucket_url, "/x"),
+            "http://127.0.0.1:8080/auth/x"
+        );
+        assert_eq!(
+            join(&settings.api_url, "/2.0/user"),
+            "http://127.0.0.1:8081/2.0/user"
+        );
+        assert!(settings.sandbox);
+    }
+
+    #[test]
+    fn empty_consumer_key_names_the_key() {
+        let err = load(r#"{"consumerKey": " ", "consumerSecret": "s"}"#, &[]).unwrap_err();
+        assert_eq!(err.key, "consumerKey");
+        assert!(
+            err.to_string()
+                .contains("config.json: consumerKey: must not be empty"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn empty_secret_from_the_environment_names_the_variable() {
+        let err = load(MINIMAL, &[("BITBUCKET_CONSUMER_SECRET", "")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable BITBUCKET_CONSUMER_SECRET: consumerSecret: must not be empty"
+        );
+    }
+
+    #[test]
+    fn bad_url_is_refused_with_the_key() {
+        let err = load(
+            r#"{"consumerKey":"k","consumerSecret":"s","apiUrl":"ftp://x"}"#,
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(err.key, "apiUrl");
+        let err = load(MINIMAL, &[("BITBUCKET_URL", "not a url")]).unwrap_err();
+        assert_eq!(err.key, "bitbucketUrl");
+        assert!(
+            err.to_string()
+                .starts_with("environment variable BITBUCKET_URL: bitbucketUrl:")
+        );
+    }
+
+    #[test]
+    fn malformed_json_and_unknown_keys_are_refused() {
+        let err = load("{\"consumerKey\": ", &[]).unwrap_err();
+        assert!(err.to_string().contains("not a valid config file"), "{err}");
+        let err = load(r#"{"consumerkey":"k","consumerSecret":"s"}"#, &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `consumerkey`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_sandbox_flag_is_refused() {
+        let err = load(MINIMAL, &[("BITBUCKET_SANDBOX", "maybe")]).unwrap_err();
+        assert_eq!(err.key, "sandbox");
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let err = Settings::load(Path::new("/nonexistent/config.json"), |_| None).unwrap_err();
+        assert!(
+            err.to_string().starts_with("/nonexistent/config.json: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_consumer_secret() {
+        let settings = load(
+            r#"{"consumerKey":"k","consumerSecret":"TOP-SECRET-VALUE"}"#,
+            &[],
+        )
+        .unwrap();
+        assert!(!format!("{settings:?}").contains("TOP-SECRET-VALUE"));
+    }
+}

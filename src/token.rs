@@ -1,0 +1,726 @@
+//! # OAuth 2.0 token requests, ready to copy into your own project
+//!
+//! This file asks an OAuth 2.0 authorization server for an access token (RFC 6749 §4 and §6).
+//! It depends only on `std`, [`reqwest`], [`serde`] and [`serde_json`], so you can copy it into
+//! your own crate as `token.rs` and use it as it is:
+//!
+//! ```toml
+//! reqwest = { version = "0.13", features = ["form"] }
+//! serde = { version = "1", features = ["derive"] }
+//! serde_json = "1"
+//! ```
+//!
+//! One function per grant, all sharing one request and one error type:
+//!
+//! | grant (RFC 6749)                           | function                       |
+//! |--------------------------------------------|--------------------------------|
+//! | resource owner password credentials (§4.3) | [`password_grant`]             |
+//! | authorization code (§4.1)                  | [`authorization_code_grant`]   |
+//! | client credentials (§4.4)                  | [`client_credentials_grant`]   |
+//! | refreshing an access token (§6)            | [`refresh_token_grant`]        |
+//!
+//! Each one sends `POST {token_url}` with the client (Bitbucket calls it the *consumer*)
+//! authenticated by HTTP Basic `client_id:client_secret`, and a form body such as
+//! `grant_type=password&username=…&password=…`. It returns the parsed [`TokenResponse`], or a
+//! [`TokenError`] that tells apart the three ways a token request fails:
+//!
+//! * [`TokenError::Refused`]: the authorization server answered with an OAuth error
+//!   (`invalid_grant`, `unauthorized_client`, …, RFC 6749 §5.2);
+//! * [`TokenError::NoResponse`]: the request never completed (could not connect, timed out);
+//! * [`TokenError::UnexpectedResponse`]: an answer came, but it was not a token response
+//!   (an HTML page, malformed JSON, a redirect, a body too large, …).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! # use bitbucket_password_grant::token;
+//!
+//! // Build one client for the whole program: timeouts on, redirects off (see `http_client`).
+//! let http = token::http_client(Duration::from_secs(5), Duration::from_secs(10))?;
+//! let client = token::ClientCredentials { client_id: "my-key", client_secret: "my-secret" };
+//! let token = token::password_grant(
+//!     &http,
+//!     "https://bitbucket.org/site/oauth2/access_token",
+//!     &client,
+//!     "alice",
+//!     "correct horse battery staple",
+//! )
+//! .await?;
+//! // Use it as `Authorization: Bearer <access_token>` on API calls.
+//! println!("{} token, expires in {:?} s", token.token_type, token.expires_in);
+//! # Ok(()) }
+//! ```
+//!
+//! Things this file takes care of, so your code does not have to:
+//! * `Debug` on [`TokenResponse`] and [`ClientCredentials`] never prints a token or secret, so
+//!   a stray `{:?}` in a log line leaks nothing;
+//! * the response body is read up to [`MAX_TOKEN_RESPONSE_BYTES`] and no further;
+//! * a redirect from the token endpoint is reported, never followed (a token request must not
+//!   be replayed, with its credentials, to another host);
+//! * both `scope` (RFC 6749) and `scopes` (Bitbucket until 2026) are understood.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The most a token response may weigh. Real ones are well under 4 KiB.
+pub const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// How many characters of an unexpected answer an error keeps, to show what came back.
+pub const EXCERPT_CHARS: usize = 200;
+
+/// The client's (consumer's) own credentials, sent as HTTP Basic authentication
+/// (RFC 6749 §2.3.1). In Bitbucket these are the consumer's *key* and *secret*.
+#[derive(Clone, Copy)]
+pub struct ClientCredentials<'a> {
+    /// The client identifier; Bitbucket's consumer *key*.
+    pub client_id: &'a str,
+    /// The client secret; Bitbucket's consumer *secret*.
+    pub client_secret: &'a str,
+}
+
+impl fmt::Debug for ClientCredentials<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1).
+///
+/// Bitbucket's looks like
+/// `{"access_token": "…", "scopes": "repository account", "expires_in": 7200,
+/// "refresh_token": "…", "token_type": "bearer", "state": "password"}`;
+/// since May 2026 it says `scope` instead of `scopes`.
+#[derive(Clone, Deserialize, Serialize)]
+pub struct TokenResponse {
+    /// The access token: send it as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// How to use the token; `bearer` (any case, RFC 6749 §5.1 says it is case-insensitive).
+    pub token_type: String,
+    /// Lifetime of the access token in seconds, if the server says.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    /// A token that gets a new access token later without the password (RFC 6749 §6).
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// Granted scopes, space-separated (RFC 6749 §3.3).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Bitbucket's name for `scope` until May 2026.
+    #[serde(default)]
+    pub scopes: Option<String>,
+    /// Bitbucket only: the grant type that was used (this is *not* the CSRF `state`).
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+impl TokenResponse {
+    /// The granted scopes as a list, from `scope` or, failing that, `scopes`.
+    ///
+    /// ```
+    /// # use bitbucket_password_grant::token;
+    /// let t: token::TokenResponse = serde_json::from_str(
+    ///     r#"{"access_token":"a","token_type":"bearer","scopes":"repository account"}"#,
+    /// ).unwrap();
+    /// assert_eq!(t.granted_scopes(), ["repository", "account"]);
+    /// ```
+    pub fn granted_scopes(&self) -> Vec<&str> {
+        self.scope
+            .as_deref()
+            .or(self.scopes.as_deref())
+            .map(|s| s.split_whitespace().collect())
+            .unwrap_or_default()
+    }
+
+    /// True when the token is a Bearer token (RFC 6750), whatever its case.
+    pub fn is_bearer(&self) -> bool {
+        self.token_type.eq_ignore_ascii_case("bearer")
+    }
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("scope", &self.scope.as_ref().or(self.scopes.as_ref()))
+            .finish()
+    }
+}
+
+/// An OAuth error answer from the authorization server (RFC 6749 §5.2).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct OAuthError {
+    /// The HTTP status of the answer, e.g. 400 or 401.
+    #[serde(skip)]
+    pub status: u16,
+    /// The error code: `invalid_request`, `invalid_client`, `invalid_grant`,
+    /// `unauthorized_client`, `unsupported_grant_type` or `invalid_scope`.
+    pub error: String,
+    /// A human-readable explanation, if the server gave one.
+    #[serde(default)]
+    pub error_description: Option<String>,
+    /// A page about the error, if the server gave one.
+    #[serde(default)]
+    pub error_uri: Option<String>,
+}
+
+/// Why a token request did not produce a token.
+#[derive(Debug)]
+pub enum TokenError {
+    /// The authorization server refused: it answered with an OAuth error.
+    Refused(OAuthError),
+    /// The request did not complete: no answer came back.
+    NoResponse {
+        /// True when the request ran out of time (connect or total timeout).
+        timed_out: bool,
+        /// True when no connection could be made at all.
+        connect: bool,
+        /// What went wrong, from the HTTP client and the operating system.
+        message: String,
+    },
+    /// An answer came back, but it was not a token response.
+    UnexpectedResponse {
+        /// The HTTP status of the answer.
+        status: u16,
+        /// What was wrong with it, in a few words.
+        problem: String,
+        /// The start of the body (at most [`EXCERPT_CHARS`] characters).
+        excerpt: String,
+    },
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenError::Refused(e) => {
+                write!(
+                    f,
+                    "the authorization server refused (HTTP {}): {}",
+                    e.status, e.error
+                )?;
+                if let Some(description) = &e.error_description {
+                    write!(f, ": {description}")?;
+                }
+                Ok(())
+            }
+            TokenError::NoResponse {
+                timed_out: true,
+                message,
+                ..
+            } => {
+                write!(f, "the token request timed out: {message}")
+            }
+            TokenError::NoResponse { message, .. } => {
+                write!(f, "the token request did not complete: {message}")
+            }
+            TokenError::UnexpectedResponse {
+                status, problem, ..
+            } => {
+                write!(
+                    f,
+                    "unexpected answer from the token endpoint (HTTP {status}): {problem}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// Builds the one HTTP client a program should share for token requests and API calls.
+///
+/// `connect` bounds making the connection, `total` the whole exchange. Redirects are turned off:
+/// a token endpoint that redirects is misconfigured, and following it would send the client
+/// credentials and the user's password to wherever it points.
+pub fn http_client(connect: Duration, total: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(connect)
+        .timeout(total)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
+/// Resource Owner Password Credentials grant (RFC 6749 §4.3): trades the user's username and
+/// password for an access token in one request.
+///
+/// Sends `grant_type=password&username=…&password=…`. Use the password for this one request and
+/// then forget it; keep the access and refresh tokens instead.
+///
+/// ```no_run
+/// # use bitbucket_password_grant::token;
+/// # async fn demo(http: reqwest::Client) -> Result<(), token::TokenError> {
+/// let client = token::ClientCredentials { client_id: "key", client_secret: "secret" };
+/// let url = "https://bitbucket.org/site/oauth2/access_token";
+/// let token = token::password_grant(&http, url, &client, "alice", "s3cret").await?;
+/// assert!(token.is_bearer());
+/// # Ok(()) }
+/// ```
+pub async fn password_grant(
+    http: &reqwest::Client,
+    token_url: &str,
+    client: &ClientCredentials<'_>,
+    username: &str,
+    password: &str,
+) -> Result<TokenResponse, TokenError> {
+    let form = [
+        ("grant_type", "password"),
+        ("username", username),
+        ("password", password),
+    ];
+    request_token(http, token_url, client, &form).await
+}
+
+/// Authorization code grant (RFC 6749 §4.1.3): trades the `code` that the authorization server
+/// sent to your callback URL for an access token.
+///
+/// Pass `redirect_uri` only if you sent one in the authorization request; it must be the same.
+///
+/// ```no_run
+/// # use bitbucket_password_grant::token;
+/// # async fn demo(http: reqwest::Client, code: &str) -> Result<(), token::TokenError> {
+/// let client = token::ClientCredentials { client_id: "key", client_secret: "secret" };
+/// let url = "https://bitbucket.org/site/oauth2/access_token";
+/// let token = token::authorization_code_grant(&http, url, &client, code, None).await?;
+/// # Ok(()) }
+/// ```
+pub async fn authorization_code_grant(
+    http: &reqwest::Client,
+    token_url: &str,
+    client: &ClientCredentials<'_>,
+    code: &str,
+    redirect_uri: Option<&str>,
+) -> Result<TokenResponse, TokenError> {
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code)];
+    if let Some(redirect_uri) = redirect_uri {
+        form.push(("redirect_uri", redirect_uri));
+    }
+    request_token(http, token_url, client, &form).await
+}
+
+/// Client credentials grant (RFC 6749 §4.4): a token for the client itself, with no user.
+///
+/// On Bitbucket the token acts as the consumer's owner, and the consumer must be *private*.
+///
+/// ```no_run
+/// # use bitbucket_password_grant::token;
+/// # async fn demo(http: reqwest::Client) -> Result<(), token::TokenError> {
+/// let client = token::ClientCredentials { client_id: "key", client_secret: "secret" };
+/// let url = "https://bitbucket.org/site/oauth2/access_token";
+/// let token = token::client_credentials_grant(&http, url, &client).await?;
+/// assert!(token.refresh_token.is_none()); // Bitbucket gives none for this grant
+/// # Ok(()) }
+/// ```
+pub async fn client_credentials_grant(
+    http: &reqwest::Client,
+    token_url: &str,
+    client: &ClientCredentials<'_>,
+) -> Result<TokenResponse, TokenError> {
+    request_token(
+        http,
+        token_url,
+        client,
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+}
+
+/// Refreshing an access token (RFC 6749 §6).
+///
+/// Servers that *rotate* refresh tokens (Bitbucket since May 2026) return a new
+/// `refresh_token` and reject the old one from then on: always keep the newest.
+///
+/// ```no_run
+/// # use bitbucket_password_grant::token;
+/// # async fn demo(http: reqwest::Client, old: token::TokenResponse) -> Result<(), token::TokenError> {
+/// let client = token::ClientCredentials { client_id: "key", client_secret: "secret" };
+/// let url = "https://bitbucket.org/site/oauth2/access_token";
+/// let refresh = old.refresh_token.as_deref().expect("this grant gave a refresh token");
+/// let new = token::refresh_token_grant(&http, url, &client, refresh).await?;
+/// # Ok(()) }
+/// ```
+pub async fn refresh_token_grant(
+    http: &reqwest::Client,
+    token_url: &str,
+    client: &ClientCredentials<'_>,
+    refresh_token: &str,
+) -> Result<TokenResponse, TokenError> {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    request_token(http, token_url, client, &form).await
+}
+
+/// Sends one token request and parses the answer: what every grant function above does.
+///
+/// It is the three steps below, in order; call them yourself if you want to see the request
+/// and the raw answer too (this app does, to show the exchange on its result page).
+pub async fn request_token(
+    http: &reqwest::Client,
+    token_url: &str,
+    client: &ClientCredentials<'_>,
+    form: &[(&str, &str)],
+) -> Result<TokenResponse, TokenError> {
+    let request = build_token_request(http, token_url, client, form)?;
+    let response = read_response(http.execute(request).await, MAX_TOKEN_RESPONSE_BYTES).await?;
+    parse_token_response(&response)
+}
+
+/// Step 1: the token request, not yet sent.
+///
+/// `POST {token_url}` with `Authorization: Basic base64(client_id:client_secret)`,
+/// `Accept: application/json` and the form as an `application/x-www-form-urlencoded` body.
+pub fn build_token_request(
+    http: &reqwest::Client,
+    token_url: &str,
+    client: &ClientCredentials<'_>,
+    form: &[(&str, &str)],
+) -> Result<reqwest::Request, TokenError> {
+    http.post(token_url)
+        .basic_auth(client.client_id, Some(client.client_secret))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(form)
+        .build()
+        .map_err(|e| no_response(&e))
+}
+
+/// An HTTP answer read in full (up to a size limit): status, headers and body.
+#[derive(Clone, Debug)]
+pub struct RawResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The response headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body, at most the limit given to [`read_response`].
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The media type of the body, lower-case and without parameters: `application/json`.
+    pub fn media_type(&self) -> Option<String> {
+        let value = self
+            .headers
+            .get(reqwest::header::CONTENT_TYPE)?
+            .to_str()
+            .ok()?;
+        let media_type = value
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        Some(media_type)
+    }
+
+    /// True when the body says it is JSON (`application/json` or any `…+json`).
+    pub fn is_json(&self) -> bool {
+        self.media_type()
+            .is_some_and(|t| t == "application/json" || t.ends_with("+json"))
+    }
+
+    /// The first [`EXCERPT_CHARS`] characters of the body, for error messages.
+    pub fn excerpt(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let mut excerpt: String = text.chars().take(EXCERPT_CHARS).collect();
+        if text.chars().count() > EXCERPT_CHARS {
+            excerpt.push('…');
+        }
+        excerpt
+    }
+
+    fn unexpected(&self, problem: impl Into<String>) -> TokenError {
+        TokenError::UnexpectedResponse {
+            status: self.status,
+            problem: problem.into(),
+            excerpt: self.excerpt(),
+        }
+    }
+}
+
+/// Step 2: waits for the answer and reads its body, refusing bodies over `limit` bytes.
+///
+/// Takes the result of `reqwest::Client::execute` (or `RequestBuilder::send`) as it is, so
+/// that a failure to send is classified here too. A body over the limit is not read further.
+pub async fn read_response(
+    sent: reqwest::Result<reqwest::Response>,
+    limit: usize,
+) -> Result<RawResponse, TokenError> {
+    let mut response = sent.map_err(|e| no_response(&e))?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let too_large = |body: Vec<u8>| TokenError::UnexpectedResponse {
+        status,
+        problem: format!("the answer is larger than {limit} bytes; it was not read to the end"),
+        excerpt: RawResponse {
+            status,
+            headers: headers.clone(),
+            body,
+        }
+        .excerpt(),
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(too_large(Vec::new()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| no_response(&e))? {
+        if body.len() + chunk.len() > limit {
+            body.extend_from_slice(&chunk[..limit - body.len()]);
+            return Err(too_large(body));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Step 3: turns the answer into a [`TokenResponse`] or the right [`TokenError`].
+///
+/// ```
+/// # use bitbucket_password_grant::token;
+/// use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+/// let mut headers = HeaderMap::new();
+/// headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+/// let answer = token::RawResponse {
+///     status: 400,
+///     headers,
+///     body: br#"{"error": "invalid_grant", "error_description": "Bad credentials"}"#.to_vec(),
+/// };
+/// match token::parse_token_response(&answer) {
+///     Err(token::TokenError::Refused(e)) => assert_eq!(e.error, "invalid_grant"),
+///     other => panic!("expected a refusal, got {other:?}"),
+/// }
+/// ```
+pub fn parse_token_response(response: &RawResponse) -> Result<TokenResponse, TokenError> {
+    let status = response.status;
+    if (300..400).contains(&status) {
+        let location = response
+            .headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or("nowhere");
+        return Err(response.unexpected(format!(
+            "a redirect (HTTP {status}) to {location}; redirects are not followed for token requests"
+        )));
+    }
+    if response.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(response.unexpected("an empty body where a JSON token response was expected"));
+    }
+    if let Some(media_type) = response.media_type().filter(|_| !response.is_json()) {
+        let what = if media_type == "text/html" {
+            "an HTML page"
+        } else {
+            "a body"
+        };
+        return Err(response.unexpected(format!(
+            "{what} of type {media_type} where a JSON token response was expected"
+        )));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&response.body)
+        .map_err(|e| response.unexpected(format!("the body is not valid JSON ({e})")))?;
+
+    if !(200..300).contains(&status) {
+        return match serde_json::from_value::<OAuthError>(json) {
+            Ok(error) => Err(TokenError::Refused(OAuthError { status, ..error })),
+            Err(_) => Err(response.unexpected(format!(
+                "HTTP {status} without an OAuth error (no \"error\" field)"
+            ))),
+        };
+    }
+    let token: TokenResponse = serde_json::from_value(json)
+        .map_err(|e| response.unexpected(format!("JSON that is not a token response ({e})")))?;
+    if token.access_token.is_empty() {
+        return Err(response.unexpected("an empty access_token"));
+    }
+    Ok(token)
+}
+
+/// Describes a failed send: the HTTP client's message and the causes beneath it.
+fn no_response(error: &reqwest::Error) -> TokenError {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    TokenError::NoResponse {
+        timed_out: error.is_timeout(),
+        connect: error.is_connect(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION};
+
+    fn answer(status: u16, content_type: Option<&'static str>, body: &str) -> RawResponse {
+        let mut headers = HeaderMap::new();
+        if let Some(content_type) = content_type {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+        RawResponse {
+            status,
+            headers,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn json(status: u16, body: &str) -> RawResponse {
+        answer(status, Some("application/json; charset=utf-8"), body)
+    }
+
+    fn unexpected_problem(result: Result<TokenResponse, TokenError>) -> String {
+        match result {
+            Err(TokenError::UnexpectedResponse { problem, .. }) => problem,
+            other => panic!("expected an unexpected-response error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bitbucket_classic_body_with_scopes_is_parsed() {
+        let body = r#"{"access_token": "AT", "scopes": "repository account", "expires_in": 7200,
+            "refresh_token": "RT", "token_type": "bearer", "state": "password"}"#;
+        let token = parse_token_response(&json(200, body)).unwrap();
+        assert_eq!(token.access_token, "AT");
+        assert_eq!(token.refresh_token.as_deref(), Some("RT"));
+        assert_eq!(token.expires_in, Some(7200));
+        assert_eq!(token.granted_scopes(), ["repository", "account"]);
+        assert_eq!(token.state.as_deref(), Some("password"));
+        assert!(token.is_bearer());
+    }
+
+    #[test]
+    fn standard_body_with_scope_and_capitalised_bearer_is_parsed() {
+        let body =
+            r#"{"access_token":"AT","token_type":"Bearer","expires_in":3600,"scope":"read write"}"#;
+        let token = parse_token_response(&json(200, body)).unwrap();
+        assert_eq!(token.granted_scopes(), ["read", "write"]);
+        assert!(token.is_bearer());
+        assert_eq!(token.refresh_token, None);
+    }
+
+    #[test]
+    fn scope_wins_when_both_scope_and_scopes_are_present() {
+        let body = r#"{"access_token":"AT","token_type":"bearer","scope":"new","scopes":"old"}"#;
+        assert_eq!(
+            parse_token_response(&json(200, body))
+                .unwrap()
+                .granted_scopes(),
+            ["new"]
+        );
+    }
+
+    #[test]
+    fn oauth_error_body_is_a_refusal_with_status_code_and_description() {
+        let body = r#"{"error_description": "Invalid OAuth client credentials", "error": "unauthorized_client"}"#;
+        match parse_token_response(&json(400, body)) {
+            Err(TokenError::Refused(e)) => {
+                assert_eq!(e.status, 400);
+                assert_eq!(e.error, "unauthorized_client");
+                assert_eq!(
+                    e.error_description.as_deref(),
+                    Some("Invalid OAuth client credentials")
+                );
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn html_page_is_reported_as_html_with_an_excerpt() {
+        let result = parse_token_response(&answer(200, Some("text/html"), "<html>Log in</html>"));
+        match result {
+            Err(TokenError::UnexpectedResponse {
+                status,
+                problem,
+                excerpt,
+            }) => {
+                assert_eq!(status, 200);
+                assert!(problem.contains("HTML page"), "{problem}");
+                assert_eq!(excerpt, "<html>Log in</html>");
+            }
+            other => panic!("expected an unexpected-response error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_reported() {
+        let problem = unexpected_problem(parse_token_response(&json(200, "{\"access_token\": ")));
+        assert!(problem.contains("not valid JSON"), "{problem}");
+    }
+
+    #[test]
+    fn json_without_access_token_is_reported() {
+        let problem = unexpected_problem(parse_token_response(&json(
+            200,
+            r#"{"token_type":"bearer"}"#,
+        )));
+        assert!(problem.contains("access_token"), "{problem}");
+    }
+
+    #[test]
+    fn empty_body_is_reported() {
+        let problem = unexpected_problem(parse_token_response(&answer(200, None, "")));
+        assert!(problem.contains("empty body"), "{problem}");
+    }
+
+    #[test]
+    fn server_error_without_oauth_body_is_unexpected_not_a_refusal() {
+        let problem = unexpected_problem(parse_token_response(&json(500, r#"{"message":"boom"}"#)));
+        assert!(problem.contains("HTTP 500"), "{problem}");
+    }
+
+    #[test]
+    fn redirect_is_reported_with_its_target_and_not_followed() {
+        let mut response = answer(302, None, "");
+        response
+            .headers
+            .insert(LOCATION, HeaderValue::from_static("https://evil.example/"));
+        let problem = unexpected_problem(parse_token_response(&response));
+        assert!(problem.contains("https://evil.example/"), "{problem}");
+    }
+
+    #[test]
+    fn excerpt_is_cut_at_the_limit() {
+        let long = "x".repeat(EXCERPT_CHARS * 3);
+        let excerpt = answer(500, None, &long).excerpt();
+        assert_eq!(excerpt.chars().count(), EXCERPT_CHARS + 1);
+        assert!(excerpt.ends_with('…'));
+    }
+
+    #[test]
+    fn debug_output_never_shows_tokens_or_the_client_secret() {
+        let body =
+            r#"{"access_token":"AT-SECRET","refresh_token":"RT-SECRET","token_type":"bearer"}"#;
+        let token = parse_token_response(&json(200, body)).unwrap();
+        let client = ClientCredentials {
+            client_id: "key",
+            client_secret: "CLIENT-SECRET",
+        };
+        let printed = format!("{token:?} {client:?}");
+        for secret in ["AT-SECRET", "RT-SECRET", "CLIENT-SECRET"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+    }
+}
