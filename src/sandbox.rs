@@ -150,40 +150,82 @@ fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// An OAuth error as Bitbucket's token endpoint writes it.
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (
-        status,
-        Json(json!({"error_description": description, "error": error})),
-    )
-        .into_response()
+/// A refusal, written the way Bitbucket writes it.
+#[derive(Debug)]
+enum Refusal {
+    /// The token endpoint's shape: `{"error_description": …, "error": …}`.
+    OAuth {
+        status: StatusCode,
+        error: &'static str,
+        description: String,
+    },
+    /// The REST API's shape: `{"type": "error", "error": {"message": …, "detail": …}}`.
+    Api {
+        status: StatusCode,
+        message: &'static str,
+        detail: Option<Value>,
+    },
 }
 
-/// An API error as Bitbucket's REST API writes it.
-fn api_error(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"type": "error", "error": {"message": message}})),
-    )
-        .into_response()
+impl Refusal {
+    fn oauth(status: StatusCode, error: &'static str, description: impl Into<String>) -> Refusal {
+        Refusal::OAuth {
+            status,
+            error,
+            description: description.into(),
+        }
+    }
+
+    fn api(status: StatusCode, message: &'static str) -> Refusal {
+        Refusal::Api {
+            status,
+            message,
+            detail: None,
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::OAuth {
+                status,
+                error,
+                description,
+            } => (
+                status,
+                Json(json!({"error_description": description, "error": error})),
+            )
+                .into_response(),
+            Refusal::Api {
+                status,
+                message,
+                detail,
+            } => {
+                let mut error = json!({"message": message});
+                if let Some(detail) = detail {
+                    error["detail"] = detail;
+                }
+                (status, Json(json!({"type": "error", "error": error}))).into_response()
+            }
+        }
+    }
 }
 
 /// Checks HTTP Basic client authentication against the demo consumer.
-fn authenticate_client(headers: &HeaderMap) -> Result<(), Response> {
+fn authenticate_client(headers: &HeaderMap) -> Result<(), Refusal> {
     let unauthenticated = || {
-        oauth_error(
+        Refusal::oauth(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
             "Requests must be authenticated using OAuth client credentials",
         )
     };
-    let value = headers
+    let (scheme, encoded) = headers
         .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
         .ok_or_else(unauthenticated)?;
-    let value = value.to_str().map_err(|_| unauthenticated())?;
-    let Some((scheme, encoded)) = value.split_once(' ') else {
-        return Err(unauthenticated());
-    };
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(unauthenticated());
     }
@@ -200,7 +242,7 @@ fn authenticate_client(headers: &HeaderMap) -> Result<(), Response> {
     if valid {
         Ok(())
     } else {
-        Err(oauth_error(
+        Err(Refusal::oauth(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
             "Invalid OAuth client credentials",
@@ -213,10 +255,8 @@ async fn access_token(
     State(sandbox): State<Arc<Sandbox>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    if let Err(refusal) = authenticate_client(&headers) {
-        return refusal;
-    }
+) -> Result<Json<Value>, Refusal> {
+    authenticate_client(&headers)?;
     // The first value of a repeated field counts.
     let mut form: HashMap<String, String> = HashMap::new();
     for (name, value) in url::form_urlencoded::parse(&body).into_owned() {
@@ -225,44 +265,43 @@ async fn access_token(
     let field = |name: &str| form.get(name).map(String::as_str);
     match field("grant_type") {
         Some("password") => {
-            let (username, password) = (field("username"), field("password"));
-            if username == Some(DEMO_USERNAME) && password == Some(DEMO_PASSWORD) {
-                Json(sandbox.issue(DEMO_USERNAME, DEMO_SCOPES, "password")).into_response()
+            if field("username") == Some(DEMO_USERNAME) && field("password") == Some(DEMO_PASSWORD)
+            {
+                Ok(Json(sandbox.issue(DEMO_USERNAME, DEMO_SCOPES, "password")))
             } else {
-                oauth_error(
+                Err(Refusal::oauth(
                     StatusCode::UNAUTHORIZED,
                     "invalid_request",
                     "Invalid resource owner username/password",
-                )
+                ))
             }
         }
-        other => oauth_error(
+        other => Err(Refusal::oauth(
             StatusCode::BAD_REQUEST,
             "invalid_grant",
-            &format!("Unsupported grant type: {}", other.unwrap_or("None")),
-        ),
+            format!("Unsupported grant type: {}", other.unwrap_or("None")),
+        )),
     }
 }
 
 /// Checks `Authorization: Bearer …` (the only place Bitbucket accepts a token since 2026).
-fn authenticate_bearer(sandbox: &Sandbox, headers: &HeaderMap) -> Result<Grant, Response> {
+fn authenticate_bearer(sandbox: &Sandbox, headers: &HeaderMap) -> Result<Grant, Refusal> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    let Some(token) = token else {
-        return Err(api_error(
-            StatusCode::UNAUTHORIZED,
-            "Authentication required.",
-        ));
-    };
+        .map(|(_, token)| token.trim())
+        .ok_or_else(|| Refusal::api(StatusCode::UNAUTHORIZED, "Authentication required."))?;
     match sandbox.lookup_access(token) {
-        None => Err(api_error(StatusCode::UNAUTHORIZED, "Invalid access token.")),
-        Some(grant) if grant.expires_at <= Instant::now() => {
-            Err(api_error(StatusCode::UNAUTHORIZED, "Access token expired."))
-        }
+        None => Err(Refusal::api(
+            StatusCode::UNAUTHORIZED,
+            "Invalid access token.",
+        )),
+        Some(grant) if grant.expires_at <= Instant::now() => Err(Refusal::api(
+            StatusCode::UNAUTHORIZED,
+            "Access token expired.",
+        )),
         Some(grant) => Ok(grant),
     }
 }
@@ -289,69 +328,61 @@ fn profile(username: &str) -> Value {
 }
 
 /// `GET /2.0/user`
-async fn user(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap) -> Response {
-    match authenticate_bearer(&sandbox, &headers) {
-        Ok(grant) => Json(profile(&grant.username)).into_response(),
-        Err(refusal) => refusal,
-    }
+async fn user(
+    State(sandbox): State<Arc<Sandbox>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Refusal> {
+    let grant = authenticate_bearer(&sandbox, &headers)?;
+    Ok(Json(profile(&grant.username)))
 }
 
-fn page(values: Vec<Value>) -> Value {
-    json!({"pagelen": 10, "page": 1, "size": values.len(), "values": values})
+fn page(values: Vec<Value>) -> Json<Value> {
+    Json(json!({"pagelen": 10, "page": 1, "size": values.len(), "values": values}))
 }
 
 /// Refuses a call the token's scopes do not cover, as Bitbucket does.
-fn require_scope(grant: &Grant, scope: &str) -> Result<(), Response> {
+fn require_scope(grant: &Grant, scope: &str) -> Result<(), Refusal> {
     if grant.scopes.split_whitespace().any(|s| s == scope) {
         return Ok(());
     }
     let granted: Vec<&str> = grant.scopes.split_whitespace().collect();
-    Err((
-        StatusCode::FORBIDDEN,
-        Json(json!({"type": "error", "error": {
-            "message": "Your credentials lack one or more required privilege scopes.",
-            "detail": {"required": [scope], "granted": granted},
-        }})),
-    )
-        .into_response())
+    Err(Refusal::Api {
+        status: StatusCode::FORBIDDEN,
+        message: "Your credentials lack one or more required privilege scopes.",
+        detail: Some(json!({"required": [scope], "granted": granted})),
+    })
 }
 
 /// `GET /2.0/user/emails`
-async fn emails(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap) -> Response {
-    let grant = match authenticate_bearer(&sandbox, &headers) {
-        Ok(grant) => grant,
-        Err(refusal) => return refusal,
-    };
-    if let Err(refusal) = require_scope(&grant, "email") {
-        return refusal;
-    }
-    Json(page(vec![json!({
+async fn emails(
+    State(sandbox): State<Arc<Sandbox>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Refusal> {
+    let grant = authenticate_bearer(&sandbox, &headers)?;
+    require_scope(&grant, "email")?;
+    Ok(page(vec![json!({
         "type": "email", "email": format!("{}@example.com", grant.username),
         "is_primary": true, "is_confirmed": true,
     })]))
-    .into_response()
 }
 
 /// `GET /2.0/user/workspaces`
-async fn workspaces(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap) -> Response {
-    let grant = match authenticate_bearer(&sandbox, &headers) {
-        Ok(grant) => grant,
-        Err(refusal) => return refusal,
-    };
-    if let Err(refusal) = require_scope(&grant, "account") {
-        return refusal;
-    }
-    Json(page(vec![json!({
+async fn workspaces(
+    State(sandbox): State<Arc<Sandbox>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Refusal> {
+    let grant = authenticate_bearer(&sandbox, &headers)?;
+    require_scope(&grant, "account")?;
+    Ok(page(vec![json!({
         "type": "workspace_access", "administrator": true,
         "workspace": {"type": "workspace", "slug": "demo-workspace", "name": "Demo Workspace",
             "uuid": "{5f2c1e7a-0b9d-4e8f-a1c3-7d6e5f4a3b2c}"},
     })]))
-    .into_response()
 }
 
 /// Endpoints Bitbucket removed in 2026 (CHANGE-2770) answer 410 Gone.
-async fn removed() -> Response {
-    api_error(
+async fn removed() -> Refusal {
+    Refusal::api(
         StatusCode::GONE,
         "This API is no longer available. Use /2.0/user/workspaces, then /2.0/repositories/{workspace}.",
     )

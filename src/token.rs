@@ -528,7 +528,7 @@ pub fn parse_token_response(response: &RawResponse) -> Result<TokenResponse, Tok
             "a body"
         };
         return Err(response.unexpected(format!(
-            "{what} of type {media_type} where a JSON token response was expected"
+            "HTTP {status} with {what} of type {media_type} where a JSON token response was expected"
         )));
     }
     let json: serde_json::Value = serde_json::from_slice(&response.body)

@@ -1,0 +1,209 @@
+//! Starting the app and fake upstreams for tests.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bitbucket_password_grant::sandbox::SandboxOptions;
+use bitbucket_password_grant::settings::{Settings, UpstreamLimits, parse_base_url};
+use bitbucket_password_grant::{AppState, serve};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A running app and a client that does not follow redirects.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+}
+
+/// A page as the test saw it.
+pub struct Page {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts the page is HTML in the site's layout.
+    pub fn assert_html_page(&self) {
+        assert!(
+            self.content_type().starts_with("text/html"),
+            "not HTML: {:?}\n{}",
+            self.content_type(),
+            self.body
+        );
+        assert!(
+            self.body.contains("<!doctype html>"),
+            "no layout:\n{}",
+            self.body
+        );
+    }
+
+    pub fn assert_contains(&self, needle: &str) {
+        assert!(
+            self.body.contains(needle),
+            "page lacks {needle:?}:\n{}",
+            self.body
+        );
+    }
+
+    pub fn assert_lacks(&self, needle: &str) {
+        assert!(
+            !self.body.contains(needle),
+            "page shows {needle:?}:\n{}",
+            self.body
+        );
+    }
+}
+
+pub async fn spawn_app(settings: Settings) -> TestApp {
+    spawn_app_with(settings, SandboxOptions::default()).await
+}
+
+pub async fn spawn_app_with(settings: Settings, options: SandboxOptions) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().unwrap();
+    let state = AppState::new(settings, address, options).expect("state");
+    tokio::spawn(serve(listener, state, std::future::pending()));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    TestApp {
+        address: format!("http://{address}"),
+        client,
+    }
+}
+
+/// The app in sandbox mode, as `cargo run` starts it.
+pub async fn spawn_sandbox_app() -> TestApp {
+    spawn_app(Settings::sandbox_defaults()).await
+}
+
+/// Settings for a standard OAuth server (not the sandbox) at `base`, with short timeouts.
+pub fn settings_for(base: &str) -> Settings {
+    let mut settings = Settings::sandbox_defaults();
+    settings.sandbox = false;
+    settings.consumer_key = "test-client".into();
+    settings.consumer_secret = "test-client-secret".to_owned().into();
+    settings.bitbucket_url = parse_base_url(base).unwrap();
+    settings.api_url = parse_base_url(base).unwrap();
+    settings.upstream = UpstreamLimits {
+        connect_timeout: Duration::from_millis(500),
+        timeout: Duration::from_millis(700),
+    };
+    settings
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> Page {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("GET");
+        into_page(response).await
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        into_page(response).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Page {
+        self.post_form(
+            "/oauth-callback",
+            &[("username", username), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Page {
+        into_page(request.send().await.expect("request")).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// The app still answers its healthcheck.
+    pub async fn assert_alive(&self) {
+        let page = self.get("/healthcheck").await;
+        assert_eq!(
+            page.status, 200,
+            "healthcheck after the test: {}",
+            page.body
+        );
+    }
+}
+
+pub async fn into_page(response: reqwest::Response) -> Page {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.text().await.unwrap_or_default();
+    Page {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// An address where nothing listens: connections are refused.
+pub async fn refused_address() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    address
+}
+
+/// A raw TCP server that reads each request and then behaves as `answer` says.
+pub async fn spawn_raw_server(answer: RawAnswer) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 64 * 1024];
+                let _ = socket.read(&mut buffer).await;
+                match answer {
+                    RawAnswer::Hang => tokio::time::sleep(Duration::from_secs(60)).await,
+                    RawAnswer::ResetMidBody => {
+                        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+                        let _ = socket.write_all(head.as_bytes()).await;
+                        let _ = socket.write_all(b"{\"access_token\": \"abc").await;
+                        let _ = socket.flush().await;
+                        #[allow(deprecated)] // a blocking close is what this test wants
+                        socket.set_linger(Some(Duration::ZERO)).ok();
+                        drop(socket); // linger 0: the close is a reset
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+#[derive(Clone, Copy)]
+pub enum RawAnswer {
+    /// Accept, read the request, never answer.
+    Hang,
+    /// Start a 200 answer, then reset the connection halfway through the body.
+    ResetMidBody,
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real server on port 0, spoken to over HTTP like a user would.
+
+mod helpers;
+mod pages;
+mod password_grant;
+mod standard_server;
+mod startup;
+mod upstream_faults;
