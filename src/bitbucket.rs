@@ -42,8 +42,8 @@ pub enum ApiError {
         status: u16,
         /// `error.message`, or a short excerpt of the body.
         message: String,
-        /// `error.detail`, pretty-printed, if any.
-        detail: Option<String>,
+        /// `error.detail`, if any (for a missing scope: `{"required": […], "granted": […]}`).
+        detail: Option<Value>,
     },
 }
 
@@ -97,7 +97,7 @@ pub fn parse_api_response(response: &RawResponse) -> Result<Value, ApiError> {
             Some(body) => ApiError::Status {
                 status: response.status,
                 message: body.error.message,
-                detail: body.error.detail.map(|d| pretty(&d)),
+                detail: body.error.detail,
             },
             None => ApiError::Status {
                 status: response.status,

@@ -9,32 +9,58 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::bitbucket::ApiError;
+use crate::diagnosis::{self, Grant, Upstream};
 use crate::token::{OAuthError, TokenError};
 
 /// Every way a request can fail after its input was accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// 403: the authorization server refused the resource owner's username or password.
-    #[error("the authorization server refused the user's credentials: {}", .0.error)]
-    CredentialsRefused(OAuthError),
-    /// 502: the authorization server refused the client (consumer key or secret).
-    #[error("the authorization server refused the consumer: {}", .0.error)]
-    ConsumerRefused(OAuthError),
-    /// 502: the authorization server does not offer the password grant.
-    #[error("the authorization server does not offer the grant: {}", .0.error)]
-    GrantNotOffered(OAuthError),
-    /// 502 (no answer, or an answer that is not a token response) or 504 (timed out).
-    #[error("token endpoint {endpoint}: {error}")]
-    TokenEndpoint {
+    /// A token request that produced no token: 400/403 (the grant was refused), 502 (the consumer
+    /// was refused, or the answer was unusable) or 504 (too slow). See [`diagnosis::token_failure`].
+    #[error("{} at {endpoint}: {error}", grant.name())]
+    Token {
+        /// Which grant was asked for.
+        grant: Grant,
         /// The token URL.
         endpoint: String,
-        /// What went wrong.
+        /// What went wrong (already scrubbed of secrets).
         error: TokenError,
+        /// What the app knows about the server.
+        upstream: Upstream,
     },
+    /// 400 or 403: the browser came back to `/oauth-callback` with something wrong.
+    #[error("authorization callback: {0:?}")]
+    Callback(CallbackProblem),
+    /// 400: a form that is not what the app's own pages send.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
     /// 500: a template failed to render (a bug).
     #[error("rendering a page failed: {0}")]
     Render(#[from] askama::Error),
+}
+
+/// What can be wrong when the browser returns to `GET /oauth-callback`.
+#[derive(Debug)]
+pub enum CallbackProblem {
+    /// 403: the user pressed Deny (`error=access_denied`).
+    Denied,
+    /// 400: another `error` from the authorization server (RFC 6749 §4.1.2.1).
+    Error {
+        error: String,
+        description: Option<String>,
+    },
+    /// 400: no `code`, `state` or `error` at all: someone opened the address directly.
+    Empty,
+    /// 400: no `state` parameter.
+    NoState,
+    /// 400: no state cookie: the sign-in did not start in this browser, or long ago.
+    NoCookie,
+    /// 400: the state does not match the cookie's: possibly a forged request.
+    StateMismatch,
+    /// 400: the sign-in took longer than the state's lifetime.
+    Expired,
+    /// 400: `state` was right but `code` is missing.
+    NoCode,
 }
 
 /// The content of an error page: what the user reads.
@@ -64,22 +90,10 @@ impl ErrorPage {
         }
     }
 
-    fn detail(mut self, label: &str, value: impl Into<String>) -> ErrorPage {
+    /// Adds a labelled fact.
+    pub fn detail(mut self, label: &str, value: impl Into<String>) -> ErrorPage {
         self.details.push((label.into(), value.into()));
         self
-    }
-
-    fn oauth_details(self, error: &OAuthError) -> ErrorPage {
-        let page = self
-            .detail(
-                "HTTP status from the authorization server",
-                error.status.to_string(),
-            )
-            .detail("error", error.error.clone());
-        match &error.error_description {
-            Some(description) => page.detail("error_description", description.clone()),
-            None => page,
-        }
     }
 
     /// The page shown for a bare status, such as a 404 from the router.
@@ -134,100 +148,78 @@ impl AppError {
     /// The page this error becomes.
     pub fn page(&self) -> ErrorPage {
         match self {
-            AppError::CredentialsRefused(error) => ErrorPage::new(
-                StatusCode::FORBIDDEN,
-                "The authorization server refused these credentials",
-                "The token endpoint did not accept the username and password, so no access token was issued.",
-                "Check the username and password and try again. Accounts with two-step verification or \
-                 single sign-on cannot use this grant at all.",
-            )
-            .oauth_details(error),
-            AppError::ConsumerRefused(error) => ErrorPage::new(
-                StatusCode::BAD_GATEWAY,
-                "The authorization server refused this app's consumer",
-                "The token endpoint did not accept the client credentials this app sent (the consumer key \
-                 and secret), so it never looked at the username and password.",
-                "Operator: check consumerKey and consumerSecret in config.json (or BITBUCKET_CONSUMER_KEY \
-                 and BITBUCKET_CONSUMER_SECRET) against the consumer's settings, then restart the app.",
-            )
-            .oauth_details(error),
-            AppError::GrantNotOffered(error) => ErrorPage::new(
-                StatusCode::BAD_GATEWAY,
-                "The authorization server does not offer the password grant",
-                "The token endpoint answered that it does not support grant_type=password.",
-                "Point the app at a server that offers the Resource Owner Password Credentials grant, or \
-                 use the built-in sandbox (\"sandbox\": true in config.json).",
-            )
-            .oauth_details(error),
-            AppError::TokenEndpoint { endpoint, error } => token_endpoint_page(endpoint, error),
+            AppError::Token {
+                grant,
+                endpoint,
+                error,
+                upstream,
+            } => diagnosis::token_failure(*grant, endpoint, error, *upstream),
+            AppError::Callback(problem) => callback_page(problem),
+            AppError::BadRequest(message) => ErrorPage::new(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                message,
+                "Go back to the start page and use its buttons.",
+            ),
             AppError::Render(_) => ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
-
-    /// Sorts a failed token request into the error that explains it.
-    pub fn from_token_error(endpoint: &str, error: TokenError) -> AppError {
-        match error {
-            TokenError::Refused(e) if is_consumer_problem(&e) => AppError::ConsumerRefused(e),
-            TokenError::Refused(e) if e.error == "unsupported_grant_type" => {
-                AppError::GrantNotOffered(e)
-            }
-            TokenError::Refused(e) if e.status >= 500 => AppError::TokenEndpoint {
-                endpoint: endpoint.into(),
-                error: TokenError::UnexpectedResponse {
-                    status: e.status,
-                    problem: format!("a server error: {}", e.error),
-                    excerpt: e.error_description.unwrap_or_default(),
-                },
-            },
-            TokenError::Refused(e) => AppError::CredentialsRefused(e),
-            other => AppError::TokenEndpoint {
-                endpoint: endpoint.into(),
-                error: other,
-            },
-        }
-    }
 }
 
-/// `invalid_client` (RFC 6749) and `unauthorized_client` (Bitbucket's answer to a bad consumer)
-/// are about the client, not the user.
-fn is_consumer_problem(error: &OAuthError) -> bool {
-    error.error == "invalid_client" || error.error == "unauthorized_client"
-}
-
-fn token_endpoint_page(endpoint: &str, error: &TokenError) -> ErrorPage {
-    let page = match error {
-        TokenError::NoResponse { timed_out: true, message, .. } => ErrorPage::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "The token endpoint is too slow",
-            "The token endpoint did not answer in time, so the request was given up.",
-            "Try again later. If the server is known to be slow, raise timeoutSeconds in config.json.",
-        )
-        .detail("What happened", message.clone()),
-        TokenError::NoResponse { message, .. } => ErrorPage::new(
-            StatusCode::BAD_GATEWAY,
-            "The token endpoint cannot be reached",
-            "The request for an access token never got an answer: no connection could be made or it broke.",
-            "Check bitbucketUrl in config.json (or BITBUCKET_URL) and that the server is up.",
-        )
-        .detail("What happened", message.clone()),
-        TokenError::UnexpectedResponse { status, problem, excerpt } => ErrorPage::new(
-            StatusCode::BAD_GATEWAY,
-            "The token endpoint gave an answer that is not a token",
-            "The token endpoint answered, but not with the JSON token response that OAuth 2.0 specifies.",
-            "Check that bitbucketUrl points at an OAuth 2.0 authorization server; the details show what came back.",
-        )
-        .detail("Problem", problem.clone())
-        .detail("HTTP status from the token endpoint", status.to_string())
-        .detail("Start of the answer", excerpt.clone()),
-        TokenError::Refused(e) => ErrorPage::new(
-            StatusCode::BAD_GATEWAY,
-            "The token endpoint failed",
-            "The token endpoint answered with a server error.",
-            "Try again later.",
-        )
-        .oauth_details(e),
+fn callback_page(problem: &CallbackProblem) -> ErrorPage {
+    let again = "Start again from the start page with \"Sign in with Bitbucket\".";
+    let bad = |title: &str, explanation: &str| {
+        ErrorPage::new(StatusCode::BAD_REQUEST, title, explanation, again)
     };
-    page.detail("Token endpoint", endpoint)
+    match problem {
+        CallbackProblem::Denied => ErrorPage::new(
+            StatusCode::FORBIDDEN,
+            "Access was denied",
+            "The authorization server sent the browser back with error=access_denied: the user chose not to \
+             grant this app access, so there is no code to exchange.",
+            "That is the user's call. To try again, use \"Sign in with Bitbucket\" and choose Grant.",
+        ),
+        CallbackProblem::Error { error, description } => {
+            let page = bad(
+                "The authorization server reported an error",
+                "The browser came back to /oauth-callback with an error instead of a code (RFC 6749 §4.1.2.1).",
+            )
+            .detail("error", error.clone());
+            match description {
+                Some(description) => page.detail("error_description", description.clone()),
+                None => page,
+            }
+        }
+        CallbackProblem::Empty => bad(
+            "Nothing to do here yet",
+            "GET /oauth-callback is where the authorization server sends the browser back with ?code=…&state=…. \
+             This request had neither. (POST /oauth-callback is the password form.)",
+        ),
+        CallbackProblem::NoState => bad(
+            "The state parameter is missing",
+            "The callback came without state, so the app cannot tell that it answers a sign-in this browser \
+             started. It was refused to prevent cross-site request forgery (RFC 6749 §10.12).",
+        ),
+        CallbackProblem::NoCookie => bad(
+            "No sign-in is in progress in this browser",
+            "The callback's state must match the one the app stored in a short-lived cookie when the sign-in \
+             started, and this browser has no such cookie: the sign-in began elsewhere, cookies are blocked, \
+             or it expired.",
+        ),
+        CallbackProblem::StateMismatch => bad(
+            "The state does not match",
+            "The state in the callback differs from the one this browser was given when the sign-in started. \
+             That is what a forged callback looks like (RFC 6749 §10.12), so the code was not used.",
+        ),
+        CallbackProblem::Expired => bad(
+            "The sign-in took too long",
+            "The state given when the sign-in started has expired (it lasts 10 minutes).",
+        ),
+        CallbackProblem::NoCode => bad(
+            "The code is missing",
+            "The callback's state is right, but it carries no code to exchange for a token.",
+        ),
+    }
 }
 
 impl IntoResponse for AppError {
@@ -241,55 +233,6 @@ impl IntoResponse for AppError {
         let mut response = page.status.into_response();
         response.extensions_mut().insert(page);
         response
-    }
-}
-
-/// How an API failure is shown on the result page, after a token was obtained.
-pub fn describe_api_error(error: &ApiError) -> (String, Vec<(String, String)>) {
-    match error {
-        ApiError::Status {
-            status,
-            message,
-            detail,
-        } => {
-            let mut details = vec![
-                ("HTTP status".into(), status.to_string()),
-                ("message".into(), message.clone()),
-            ];
-            if let Some(detail) = detail {
-                details.push(("detail".into(), detail.clone()));
-            }
-            (
-                format!("The API refused the call (HTTP {status}): {message}"),
-                details,
-            )
-        }
-        ApiError::Transport(TokenError::NoResponse {
-            timed_out: true,
-            message,
-            ..
-        }) => (
-            "The API did not answer in time.".into(),
-            vec![("What happened".into(), message.clone())],
-        ),
-        ApiError::Transport(TokenError::NoResponse { message, .. }) => (
-            "The API cannot be reached.".into(),
-            vec![("What happened".into(), message.clone())],
-        ),
-        ApiError::Transport(TokenError::UnexpectedResponse {
-            status,
-            problem,
-            excerpt,
-        }) => (
-            format!("The API gave an answer that could not be understood: {problem}"),
-            vec![
-                ("HTTP status".into(), status.to_string()),
-                ("Start of the answer".into(), excerpt.clone()),
-            ],
-        ),
-        ApiError::Transport(TokenError::Refused(e)) => {
-            (format!("The API refused the call: {}", e.error), Vec::new())
-        }
     }
 }
 
@@ -376,44 +319,18 @@ mod tests {
         );
     }
 
-    fn refused(status: u16, error: &str) -> TokenError {
-        TokenError::Refused(OAuthError {
-            status,
-            error: error.into(),
-            error_description: None,
-            error_uri: None,
-        })
-    }
-
     #[test]
-    fn refusals_are_sorted_by_who_was_refused() {
-        let status = |e| AppError::from_token_error("u", e).page().status.as_u16();
-        assert_eq!(status(refused(400, "unauthorized_client")), 502);
-        assert_eq!(status(refused(401, "invalid_client")), 502);
-        assert_eq!(status(refused(400, "unsupported_grant_type")), 502);
-        assert_eq!(status(refused(401, "invalid_request")), 403);
-        assert_eq!(status(refused(400, "invalid_grant")), 403);
-        assert_eq!(status(refused(503, "temporarily_unavailable")), 502);
-    }
-
-    #[test]
-    fn timeouts_are_504_and_other_failures_502() {
-        let no_response = |timed_out| TokenError::NoResponse {
-            timed_out,
-            connect: false,
-            message: "x".into(),
-        };
-        assert_eq!(
-            AppError::from_token_error("u", no_response(true))
-                .page()
-                .status,
-            StatusCode::GATEWAY_TIMEOUT
-        );
-        assert_eq!(
-            AppError::from_token_error("u", no_response(false))
-                .page()
-                .status,
-            StatusCode::BAD_GATEWAY
-        );
+    fn callback_problems_are_4xx() {
+        for problem in [
+            CallbackProblem::Denied,
+            CallbackProblem::Empty,
+            CallbackProblem::NoState,
+            CallbackProblem::NoCookie,
+            CallbackProblem::StateMismatch,
+            CallbackProblem::Expired,
+            CallbackProblem::NoCode,
+        ] {
+            assert!(AppError::Callback(problem).page().status.is_client_error());
+        }
     }
 }

@@ -7,9 +7,11 @@
 //! - [`web`]: the router (every route in [`web::app`]), handlers and middleware;
 //! - [`pages`]: the askama templates and the values they display;
 //! - [`error`]: the web layer's error type and its HTML pages;
+//! - [`diagnosis`]: what each known Bitbucket answer means, and the fix;
 //! - [`sandbox`]: the built-in Bitbucket emulator.
 
 pub mod bitbucket;
+pub mod diagnosis;
 pub mod error;
 pub mod pages;
 pub mod sandbox;
@@ -18,6 +20,14 @@ pub mod token;
 pub mod web;
 
 pub use web::{AppState, app, serve};
+
+/// 32 random bytes from the OS-seeded generator, URL-safe base64: for tokens, codes and `state`.
+pub fn random_token() -> String {
+    use base64::Engine;
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM: the signal to stop accepting and finish up.
 pub async fn shutdown_signal() {

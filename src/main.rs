@@ -4,7 +4,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bitbucket_password_grant::sandbox::SandboxOptions;
 use bitbucket_password_grant::settings::Settings;
 use bitbucket_password_grant::{AppState, serve, shutdown_signal};
 use clap::Parser;
@@ -66,7 +65,7 @@ async fn main() -> ExitCode {
         }
     };
     let local_addr = listener.local_addr().unwrap_or(addr);
-    let state = match AppState::new(settings, local_addr, SandboxOptions::default()) {
+    let state = match AppState::new(settings, local_addr) {
         Ok(state) => state,
         Err(error) => {
             eprintln!("error: cannot start: {error}");

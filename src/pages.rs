@@ -4,6 +4,7 @@
 use askama::Template;
 
 use crate::bitbucket::UserProfile;
+use crate::diagnosis::{ApiDiagnosis, Grant};
 use crate::error::ErrorPage;
 use crate::sandbox::{DEMO_PASSWORD, DEMO_USERNAME};
 use crate::token::TokenResponse;
@@ -19,6 +20,8 @@ pub struct Layout {
     pub api_url: String,
     /// The config file in use.
     pub config_path: String,
+    /// The server refuses the password grant (bitbucket.org, or the sandbox imitating it).
+    pub password_grant_removed: bool,
 }
 
 impl Layout {
@@ -82,6 +85,21 @@ impl TokenView {
     }
 }
 
+impl TokenView {
+    /// The token a refresh replaced: only the two token values are known.
+    pub fn previous(access_token: String, refresh_token: String) -> TokenView {
+        TokenView {
+            access_token,
+            token_type: String::new(),
+            expires_in: None,
+            expires_at: None,
+            refresh_token: Some(refresh_token),
+            scopes: Vec::new(),
+            grant: None,
+        }
+    }
+}
+
 /// Now plus `seconds`, as `2026-11-23 05:30:00 UTC`.
 fn expiry_time(seconds: u64) -> String {
     let format =
@@ -93,18 +111,57 @@ fn expiry_time(seconds: u64) -> String {
         .unwrap_or_else(|| "far in the future".into())
 }
 
-/// `templates/result.html`: the token and the sample call's answer.
+/// `templates/result.html`: the token and the sample call's answer, for any grant.
 #[derive(Template)]
 #[template(path = "result.html")]
 pub struct ResultTemplate<'a> {
     pub layout: &'a Layout,
+    /// The grant that produced the token.
+    pub grant: Grant,
     pub token: TokenView,
+    /// After a refresh: the tokens it replaced.
+    pub previous: Option<TokenView>,
     /// The account, when the API call worked.
     pub profile: Option<UserProfile>,
-    /// Summary and details, when the API call failed.
-    pub api_error: Option<(String, Vec<(String, String)>)>,
-    /// The URL of the sample call.
+    /// What went wrong, when the API call failed.
+    pub api_error: Option<ApiDiagnosis>,
+    /// The sample call, e.g. `GET https://api.bitbucket.org/2.0/user`.
     pub api_call: String,
+}
+
+impl ResultTemplate<'_> {
+    /// The opening sentence: what just happened, for this grant.
+    pub fn lead(&self) -> &'static str {
+        match self.grant {
+            Grant::Password => {
+                "The authorization server accepted the username and password, together with this \
+                app's consumer key and secret, and answered with the token below. The password was used for that \
+                one request and is not kept."
+            }
+            Grant::AuthorizationCode => {
+                "You granted access on the authorization server's own page; it sent your \
+                browser back here with a one-time code, and the app exchanged that code (with its consumer key and \
+                secret) for the token below. The app never saw your password."
+            }
+            Grant::ClientCredentials => {
+                "The consumer asked for a token for itself, with only its key and secret: \
+                no user took part. On Bitbucket such a token acts as the consumer's owner, and there is no refresh \
+                token."
+            }
+            Grant::RefreshToken => {
+                "The refresh token was traded for a new access token, without the password. \
+                The server rotates refresh tokens: the answer carries a new one, and the old one no longer works."
+            }
+        }
+    }
+
+    /// True when the refresh returned a different refresh token (rotation).
+    pub fn rotated(&self) -> bool {
+        match &self.previous {
+            Some(previous) => previous.refresh_token != self.token.refresh_token,
+            None => false,
+        }
+    }
 }
 
 /// `templates/error.html`: any error, in the site's layout.

@@ -7,13 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::sandbox::SandboxOptions;
 use serde::Deserialize;
 use url::Url;
 
-/// The sandbox's own demo consumer, shipped in `config.json`.
-pub const SANDBOX_CONSUMER_KEY: &str = "sandbox-consumer-key";
-/// The sandbox's demo consumer secret. It opens nothing outside the built-in sandbox.
-pub const SANDBOX_CONSUMER_SECRET: &str = "sandbox-consumer-secret";
+pub use crate::sandbox::{SANDBOX_CONSUMER_KEY, SANDBOX_CONSUMER_SECRET};
 
 /// Everything the app needs to know, typed and checked.
 #[derive(Clone, Debug)]
@@ -28,6 +27,8 @@ pub struct Settings {
     pub api_url: Url,
     /// Serve and use the built-in Bitbucket emulator instead of `bitbucket_url`/`api_url`.
     pub sandbox: bool,
+    /// How the sandbox behaves (only used in sandbox mode).
+    pub sandbox_options: SandboxOptions,
     /// Outbound HTTP limits.
     pub upstream: UpstreamLimits,
     /// Where the settings came from, for messages.
@@ -63,6 +64,7 @@ struct ConfigFile {
     bitbucket_url: Option<String>,
     api_url: Option<String>,
     sandbox: Option<bool>,
+    sandbox_password_grant: Option<bool>,
     timeout_seconds: Option<u64>,
     connect_timeout_seconds: Option<u64>,
 }
@@ -149,14 +151,26 @@ impl Settings {
             file.api_url,
             "https://api.bitbucket.org",
         )?;
-        let sandbox = match env("BITBUCKET_SANDBOX") {
-            Some(value) => parse_bool(&value).ok_or_else(|| ConfigError {
-                source_name: "environment variable BITBUCKET_SANDBOX".into(),
-                key: "sandbox",
-                problem: format!("{value:?} is not true or false"),
-            })?,
-            None => file.sandbox.unwrap_or(false),
+        let flag = |key: &'static str,
+                    var: &'static str,
+                    from_file: Option<bool>,
+                    default: bool| {
+            match env(var) {
+                Some(value) => parse_bool(&value).ok_or_else(|| ConfigError {
+                    source_name: format!("environment variable {var}"),
+                    key,
+                    problem: format!("{value:?} is not true or false"),
+                }),
+                None => Ok(from_file.unwrap_or(default)),
+            }
         };
+        let sandbox = flag("sandbox", "BITBUCKET_SANDBOX", file.sandbox, false)?;
+        let password_grant = flag(
+            "sandboxPasswordGrant",
+            "BITBUCKET_SANDBOX_PASSWORD_GRANT",
+            file.sandbox_password_grant,
+            true,
+        )?;
         let seconds = |key: &'static str, value: Option<u64>, default: Duration| match value {
             None => Ok(default),
             Some(0) => Err(file_error(key, "must be at least 1 second".into())),
@@ -178,6 +192,10 @@ impl Settings {
             bitbucket_url,
             api_url,
             sandbox,
+            sandbox_options: SandboxOptions {
+                password_grant,
+                ..SandboxOptions::default()
+            },
             upstream,
             config_path: config_path.to_owned(),
             static_dir: PathBuf::from("static"),
@@ -193,6 +211,7 @@ impl Settings {
             bitbucket_url: parse_base_url("https://bitbucket.org").expect("valid URL"),
             api_url: parse_base_url("https://api.bitbucket.org").expect("valid URL"),
             sandbox: true,
+            sandbox_options: SandboxOptions::default(),
             upstream: UpstreamLimits::default(),
             config_path: PathBuf::from("config.json"),
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
@@ -374,6 +393,15 @@ mod tests {
     fn bad_sandbox_flag_is_refused() {
         let err = load(MINIMAL, &[("BITBUCKET_SANDBOX", "maybe")]).unwrap_err();
         assert_eq!(err.key, "sandbox");
+    }
+
+    #[test]
+    fn sandbox_password_grant_is_on_unless_turned_off() {
+        assert!(load(MINIMAL, &[]).unwrap().sandbox_options.password_grant);
+        let off = r#"{"consumerKey":"k","consumerSecret":"s","sandboxPasswordGrant":false}"#;
+        assert!(!load(off, &[]).unwrap().sandbox_options.password_grant);
+        let env = [("BITBUCKET_SANDBOX_PASSWORD_GRANT", "false")];
+        assert!(!load(MINIMAL, &env).unwrap().sandbox_options.password_grant);
     }
 
     #[test]

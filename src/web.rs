@@ -3,27 +3,31 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use askama::Template;
 use axum::Router;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Request, State};
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Form, FromRef, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, map_response_with_state};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum_extra::extract::cookie::{Cookie, Key, SameSite, SignedCookieJar};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use sha2::Digest;
 use tower_http::services::ServeDir;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::bitbucket;
-use crate::error::{AppError, ErrorPage, Scrubber, describe_api_error};
+use crate::diagnosis::{self, Grant, Upstream};
+use crate::error::{AppError, CallbackProblem, ErrorPage, Scrubber};
 use crate::pages::{ErrorTemplate, IndexTemplate, Layout, ResultTemplate, TokenView};
-use crate::sandbox::{self, Sandbox, SandboxOptions};
+use crate::sandbox::{self, Sandbox};
 use crate::settings::{Settings, join};
-use crate::token::{self, ClientCredentials};
+use crate::token::{self, ClientCredentials, TokenError, TokenResponse};
 
 /// The JSON `/healthcheck` answers: built at compile time, so the check costs nothing.
 pub const HEALTHCHECK_BODY: &str = concat!(
@@ -34,6 +38,12 @@ pub const HEALTHCHECK_BODY: &str = concat!(
     r#""}"#
 );
 
+/// The cookie that carries the authorization code grant's `state` between `/authorize` and the
+/// callback: signed, HttpOnly, SameSite=Lax, sent only to `/oauth-callback`.
+pub const STATE_COOKIE: &str = "oauth_state";
+/// How long a sign-in may take, from `/authorize` to the callback.
+pub const STATE_LIFETIME: Duration = Duration::from_secs(600);
+
 /// Shared by every request: cheap to clone.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -42,15 +52,28 @@ struct Inner {
     settings: Settings,
     /// The one HTTP client: timeouts on, redirects off, connections pooled.
     http: reqwest::Client,
-    /// Where the token request goes.
+    /// Where token requests go.
     token_url: String,
+    /// Where the browser is sent to sign in (authorization code grant).
+    authorize_url: String,
     /// Base of the REST API.
     api_url: url::Url,
+    /// What the diagnosis needs to know about the server.
+    upstream: Upstream,
     /// The emulator, in sandbox mode.
     sandbox: Option<Arc<Sandbox>>,
+    /// Signs the state cookie. Derived from the consumer secret, so every instance that shares the
+    /// config verifies every other's cookies: no session store.
+    cookie_key: Key,
     layout: Layout,
     /// The start page with an empty form, rendered once.
     index_html: String,
+}
+
+impl FromRef<AppState> for Key {
+    fn from_ref(state: &AppState) -> Key {
+        state.0.cookie_key.clone()
+    }
 }
 
 impl AppState {
@@ -59,7 +82,6 @@ impl AppState {
     pub fn new(
         settings: Settings,
         local_addr: SocketAddr,
-        sandbox_options: SandboxOptions,
     ) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
         let http =
             token::http_client(settings.upstream.connect_timeout, settings.upstream.timeout)?;
@@ -67,7 +89,11 @@ impl AppState {
             let base = format!("http://{}/sandbox", loopback(local_addr));
             let bitbucket_url = url::Url::parse(&base)?;
             let api_url = url::Url::parse(&format!("{base}/api"))?;
-            (bitbucket_url, api_url, Some(Sandbox::new(sandbox_options)))
+            (
+                bitbucket_url,
+                api_url,
+                Some(Sandbox::new(settings.sandbox_options.clone())),
+            )
         } else {
             (
                 settings.bitbucket_url.clone(),
@@ -76,19 +102,42 @@ impl AppState {
             )
         };
         let token_url = join(&bitbucket_url, "/site/oauth2/access_token");
+        // The browser follows this one: in sandbox mode a path, so it stays on the origin (and
+        // with the cookies) it started from, be that localhost or 127.0.0.1.
+        let authorize_url = if settings.sandbox {
+            "/sandbox/site/oauth2/authorize".to_owned()
+        } else {
+            join(&bitbucket_url, "/site/oauth2/authorize")
+        };
+        let bitbucket_org = bitbucket_url.host_str() == Some("bitbucket.org");
+        let upstream = Upstream {
+            bitbucket_org,
+            sandbox: settings.sandbox,
+            password_grant_removed: bitbucket_org
+                || (settings.sandbox && !settings.sandbox_options.password_grant),
+        };
+        let digest = sha2::Sha512::new()
+            .chain_update(b"bitbucket-password-grant state cookie v1\0")
+            .chain_update(settings.consumer_secret.expose_secret().as_bytes())
+            .finalize();
+        let cookie_key = Key::from(digest.as_slice());
         let layout = Layout {
             sandbox: settings.sandbox,
             token_url: token_url.clone(),
             api_url: join(&api_url, "/2.0/user"),
             config_path: settings.config_path.display().to_string(),
+            password_grant_removed: upstream.password_grant_removed,
         };
         let index_html = IndexTemplate::new(&layout).render()?;
         Ok(AppState(Arc::new(Inner {
             settings,
             http,
             token_url,
+            authorize_url,
             api_url,
+            upstream,
             sandbox,
+            cookie_key,
             layout,
             index_html,
         })))
@@ -106,6 +155,31 @@ impl AppState {
                 "authorization server {}, API {}",
                 self.0.token_url, self.0.api_url
             )
+        }
+    }
+
+    fn client(&self) -> ClientCredentials<'_> {
+        ClientCredentials {
+            client_id: &self.0.settings.consumer_key,
+            client_secret: self.0.settings.consumer_secret.expose_secret(),
+        }
+    }
+
+    /// A scrubber that knows the consumer secret (and its Basic-auth form).
+    fn scrubber(&self) -> Scrubber {
+        Scrubber::default().basic_pair(
+            &self.0.settings.consumer_key,
+            self.0.settings.consumer_secret.expose_secret(),
+        )
+    }
+
+    /// The error for a failed token request, scrubbed of every secret `scrubber` knows.
+    fn token_error(&self, grant: Grant, error: TokenError, scrubber: &Scrubber) -> AppError {
+        AppError::Token {
+            grant,
+            endpoint: self.0.token_url.clone(),
+            error: scrubber.token_error(error),
+            upstream: self.0.upstream,
         }
     }
 }
@@ -128,7 +202,14 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/", get(index))
         .route("/healthcheck", get(healthcheck))
-        .route("/oauth-callback", post(password_grant))
+        // GET: the authorization server sends the browser back here. POST: the password form.
+        .route(
+            "/oauth-callback",
+            get(authorization_callback).post(password_grant),
+        )
+        .route("/authorize", get(start_authorization))
+        .route("/client-credentials", post(client_credentials))
+        .route("/refresh", post(refresh))
         .nest_service("/static", ServeDir::new(&state.0.settings.static_dir));
     if let Some(sandbox) = &state.0.sandbox {
         router = router.nest("/sandbox", sandbox::router(sandbox.clone()));
@@ -138,7 +219,7 @@ pub fn app(state: AppState) -> Router {
         .layer(map_response_with_state(state.clone(), render_error_pages))
         .layer(
             TraceLayer::new_for_http()
-                // Method and path only: never the query string, a header or a body.
+                // Method and path only: never the query string (it can hold a code), a header or a body.
                 .make_span_with(|request: &Request| {
                     tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
                 })
@@ -207,50 +288,226 @@ async fn password_grant(
     }
     tracing::Span::current().record("username", username.as_str());
 
-    let settings = &state.0.settings;
-    let secret = settings.consumer_secret.expose_secret();
-    let client = ClientCredentials {
-        client_id: &settings.consumer_key,
-        client_secret: secret,
-    };
     let result = token::password_grant(
         &state.0.http,
         &state.0.token_url,
-        &client,
+        &state.client(),
         &username,
         password.expose_secret(),
     )
     .await;
-    let scrubber = Scrubber::default()
-        .basic_pair(&settings.consumer_key, secret)
-        .secret(password.expose_secret());
+    let scrubber = state.scrubber().secret(password.expose_secret());
     // The password has done its job: forget it (SecretString zeroes its memory on drop).
     drop(password);
-    let token = result
-        .map_err(|e| AppError::from_token_error(&state.0.token_url, scrubber.token_error(e)))?;
-    tracing::info!(token_type = %token.token_type, expires_in = ?token.expires_in, "access token issued");
+    let token = result.map_err(|e| state.token_error(Grant::Password, e, &scrubber))?;
+    show_token(&state, Grant::Password, token, None, scrubber).await
+}
 
-    let profile =
-        bitbucket::current_user(&state.0.http, &state.0.api_url, &token.access_token).await;
+/// `GET /authorize`: starts the authorization code grant. Sends the browser to the authorization
+/// server with a fresh `state`, kept in a signed cookie for the callback to check.
+async fn start_authorization(
+    State(state): State<AppState>,
+    jar: SignedCookieJar,
+) -> (SignedCookieJar, Redirect) {
+    let csrf_state = crate::random_token();
+    let issued = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let cookie = Cookie::build((STATE_COOKIE, format!("{csrf_state}.{issued}")))
+        .path("/oauth-callback")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(time::Duration::seconds(STATE_LIFETIME.as_secs() as i64));
+    let mut url = state.0.authorize_url.clone();
+    url.push('?');
+    url.push_str(
+        &url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &state.0.settings.consumer_key)
+            .append_pair("response_type", "code")
+            .append_pair("state", &csrf_state)
+            .finish(),
+    );
+    (jar.add(cookie), Redirect::to(&url))
+}
+
+/// What the authorization server puts on the callback URL.
+#[derive(Deserialize)]
+pub struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /oauth-callback?code=…&state=…`: the end of the authorization code grant.
+#[tracing::instrument(name = "authorization_code_grant", skip_all)]
+async fn authorization_callback(
+    State(state): State<AppState>,
+    jar: SignedCookieJar,
+    params: Result<Query<CallbackParams>, QueryRejection>,
+) -> (SignedCookieJar, Result<Response, AppError>) {
+    // Whatever happens, the state is spent.
+    let cookie = jar.get(STATE_COOKIE);
+    let jar = jar.remove(Cookie::build(STATE_COOKIE).path("/oauth-callback"));
+    let result = match params {
+        Ok(Query(params)) => finish_authorization(&state, cookie, params).await,
+        Err(_) => Err(AppError::BadRequest(
+            "The callback's query string could not be read.",
+        )),
+    };
+    (jar, result)
+}
+
+async fn finish_authorization(
+    state: &AppState,
+    cookie: Option<Cookie<'static>>,
+    params: CallbackParams,
+) -> Result<Response, AppError> {
+    let problem = |p| Err(AppError::Callback(p));
+    if let Some(error) = params.error {
+        return if error == "access_denied" {
+            problem(CallbackProblem::Denied)
+        } else {
+            problem(CallbackProblem::Error {
+                error,
+                description: params.error_description,
+            })
+        };
+    }
+    let Some(returned_state) = params.state else {
+        return problem(if params.code.is_none() {
+            CallbackProblem::Empty
+        } else {
+            CallbackProblem::NoState
+        });
+    };
+    let Some(cookie) = cookie else {
+        return problem(CallbackProblem::NoCookie);
+    };
+    let (expected, issued) = cookie.value().split_once('.').unwrap_or(("", "0"));
+    if expected != returned_state {
+        return problem(CallbackProblem::StateMismatch);
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    if now.saturating_sub(issued.parse().unwrap_or(0)) > STATE_LIFETIME.as_secs() {
+        return problem(CallbackProblem::Expired);
+    }
+    let Some(code) = params.code.filter(|c| !c.is_empty()) else {
+        return problem(CallbackProblem::NoCode);
+    };
+    let scrubber = state.scrubber().secret(&code);
+    let token = token::authorization_code_grant(
+        &state.0.http,
+        &state.0.token_url,
+        &state.client(),
+        &code,
+        None,
+    )
+    .await
+    .map_err(|e| state.token_error(Grant::AuthorizationCode, e, &scrubber))?;
+    show_token(state, Grant::AuthorizationCode, token, None, scrubber).await
+}
+
+/// `POST /client-credentials`: a token for the consumer itself (its owner's account).
+#[tracing::instrument(name = "client_credentials_grant", skip_all)]
+async fn client_credentials(State(state): State<AppState>) -> Result<Response, AppError> {
+    let scrubber = state.scrubber();
+    let token = token::client_credentials_grant(&state.0.http, &state.0.token_url, &state.client())
+        .await
+        .map_err(|e| state.token_error(Grant::ClientCredentials, e, &scrubber))?;
+    show_token(&state, Grant::ClientCredentials, token, None, scrubber).await
+}
+
+/// The result page's refresh button: the refresh token, and the access token it replaces (for
+/// the side-by-side view).
+#[derive(Deserialize)]
+pub struct RefreshForm {
+    refresh_token: Option<SecretString>,
+    access_token: Option<SecretString>,
+}
+
+/// `POST /refresh`: trades the refresh token for a new pair.
+#[tracing::instrument(name = "refresh_token_grant", skip_all)]
+async fn refresh(
+    State(state): State<AppState>,
+    form: Result<Form<RefreshForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Ok(Form(form)) = form else {
+        return Err(AppError::BadRequest("The refresh form could not be read."));
+    };
+    let Some(old_refresh) = form.refresh_token.filter(|t| !t.expose_secret().is_empty()) else {
+        return Err(AppError::BadRequest(
+            "The refresh form carried no refresh token.",
+        ));
+    };
+    let mut scrubber = state.scrubber().secret(old_refresh.expose_secret());
+    if let Some(old_access) = &form.access_token {
+        scrubber = scrubber.secret(old_access.expose_secret());
+    }
+    let token = token::refresh_token_grant(
+        &state.0.http,
+        &state.0.token_url,
+        &state.client(),
+        old_refresh.expose_secret(),
+    )
+    .await
+    .map_err(|e| state.token_error(Grant::RefreshToken, e, &scrubber))?;
+    let previous = TokenView::previous(
+        form.access_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned())
+            .unwrap_or_default(),
+        old_refresh.expose_secret().to_owned(),
+    );
+    show_token(&state, Grant::RefreshToken, token, Some(previous), scrubber).await
+}
+
+/// The result page for any grant: the token, then the sample API call made with it.
+async fn show_token(
+    state: &AppState,
+    grant: Grant,
+    token: TokenResponse,
+    previous: Option<TokenView>,
+    scrubber: Scrubber,
+) -> Result<Response, AppError> {
+    tracing::info!(grant = grant.grant_type(), token_type = %token.token_type, expires_in = ?token.expires_in, "access token issued");
     let scrubber = scrubber.secret(&token.access_token);
-    let (profile, api_error) = match profile {
+    let scrubber = match &token.refresh_token {
+        Some(refresh) => scrubber.secret(refresh),
+        None => scrubber,
+    };
+    let api_call = format!("GET {}", join(&state.0.api_url, "/2.0/user"));
+    let (profile, api_error) = match bitbucket::current_user(
+        &state.0.http,
+        &state.0.api_url,
+        &token.access_token,
+    )
+    .await
+    {
         Ok(profile) => (Some(profile), None),
         Err(error) => {
             tracing::warn!(error = %scrubber.scrub(&error.to_string()), "sample API call failed");
-            let (summary, details) = describe_api_error(&error);
-            let details = details
-                .into_iter()
-                .map(|(k, v)| (k, scrubber.scrub(&v)))
-                .collect();
-            (None, Some((scrubber.scrub(&summary), details)))
+            let mut diagnosis =
+                diagnosis::api_failure(&api_call, &error, token.refresh_token.is_some());
+            diagnosis.summary = scrubber.scrub(&diagnosis.summary);
+            for (_, value) in &mut diagnosis.details {
+                *value = scrubber.scrub(value);
+            }
+            (None, Some(diagnosis))
         }
     };
     let page = ResultTemplate {
         layout: &state.0.layout,
+        grant,
         token: TokenView::new(&token),
+        previous,
         profile,
         api_error,
-        api_call: join(&state.0.api_url, "/2.0/user"),
+        api_call,
     };
     Ok(Html(page.render()?).into_response())
 }

@@ -66,10 +66,11 @@ pub async fn spawn_app(settings: Settings) -> TestApp {
     spawn_app_with(settings, SandboxOptions::default()).await
 }
 
-pub async fn spawn_app_with(settings: Settings, options: SandboxOptions) -> TestApp {
+pub async fn spawn_app_with(mut settings: Settings, options: SandboxOptions) -> TestApp {
+    settings.sandbox_options = options;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().unwrap();
-    let state = AppState::new(settings, address, options).expect("state");
+    let state = AppState::new(settings, address).expect("state");
     tokio::spawn(serve(listener, state, std::future::pending()));
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -144,6 +144,7 @@ async fn wrong_consumer_secret_is_502_telling_the_operator_what_to_check() {
 async fn expired_access_token_still_shows_the_token_with_the_apis_error() {
     let options = SandboxOptions {
         access_token_lifetime: Duration::ZERO,
+        ..SandboxOptions::default()
     };
     let app = spawn_app_with(Settings::sandbox_defaults(), options).await;
     let page = app.login("demo", "demo").await;

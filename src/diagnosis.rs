@@ -1,0 +1,493 @@
+//! Plain-words explanations, with the fix, for every answer Bitbucket is known to give
+//! (`shared/BITBUCKET.md` in the project's notes), and for their RFC 6749 equivalents on other
+//! servers. Each explanation names the grant, the endpoint and the status; none shows a secret
+//! (the values passed in have already been scrubbed).
+
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use crate::bitbucket::ApiError;
+use crate::error::ErrorPage;
+use crate::token::{OAuthError, TokenError};
+
+/// The callback URL a consumer needs for this app's authorization code grant.
+pub const CALLBACK_URL: &str = "http://localhost:3000/oauth-callback";
+
+/// A grant type of RFC 6749, as this app uses it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// Resource Owner Password Credentials (§4.3).
+    Password,
+    /// Authorization code (§4.1).
+    AuthorizationCode,
+    /// Client credentials (§4.4).
+    ClientCredentials,
+    /// Refreshing an access token (§6).
+    RefreshToken,
+}
+
+impl Grant {
+    /// The `grant_type` value sent to the token endpoint.
+    pub fn grant_type(self) -> &'static str {
+        match self {
+            Grant::Password => "password",
+            Grant::AuthorizationCode => "authorization_code",
+            Grant::ClientCredentials => "client_credentials",
+            Grant::RefreshToken => "refresh_token",
+        }
+    }
+
+    /// The grant's name in a sentence.
+    pub fn name(self) -> &'static str {
+        match self {
+            Grant::Password => "password grant",
+            Grant::AuthorizationCode => "authorization code grant",
+            Grant::ClientCredentials => "client credentials grant",
+            Grant::RefreshToken => "refresh token grant",
+        }
+    }
+}
+
+/// What the app knows about the authorization server it talks to.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Upstream {
+    /// The token endpoint is bitbucket.org's.
+    pub bitbucket_org: bool,
+    /// The built-in sandbox stands in for Bitbucket.
+    pub sandbox: bool,
+    /// The server refuses every password grant, as bitbucket.org has since 2022-03-01 (true for
+    /// bitbucket.org, and for the sandbox with `sandboxPasswordGrant` off).
+    pub password_grant_removed: bool,
+}
+
+fn oauth_details(page: ErrorPage, error: &OAuthError) -> ErrorPage {
+    let page = page.detail("error", error.error.clone());
+    match &error.error_description {
+        Some(description) => page.detail("error_description", description.clone()),
+        None => page,
+    }
+}
+
+/// The page for a token request that did not produce a token.
+pub fn token_failure(
+    grant: Grant,
+    endpoint: &str,
+    error: &TokenError,
+    upstream: Upstream,
+) -> ErrorPage {
+    let status = match error {
+        TokenError::Refused(e) => Some(e.status),
+        TokenError::UnexpectedResponse { status, .. } => Some(*status),
+        TokenError::NoResponse { .. } => None,
+    };
+    let request = format!(
+        "The {} request (grant_type={}) to {endpoint}",
+        grant.name(),
+        grant.grant_type()
+    );
+    let answered = match status {
+        Some(status) => format!("{request} was answered with HTTP {status}."),
+        None => format!("{request} got no answer."),
+    };
+    let page = match error {
+        TokenError::Refused(e) => refused(grant, e, upstream, &answered),
+        TokenError::UnexpectedResponse { status, problem, excerpt } => {
+            unexpected(*status, problem, &answered).detail("Start of the answer", excerpt.clone())
+        }
+        TokenError::NoResponse { timed_out: true, message, .. } => ErrorPage::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "The token endpoint is too slow",
+            &format!("{answered} It did not answer in time, so the request was given up."),
+            "Try again later. If the server is known to be slow, raise timeoutSeconds in config.json.",
+        )
+        .detail("What happened", message.clone()),
+        TokenError::NoResponse { message, .. } => ErrorPage::new(
+            StatusCode::BAD_GATEWAY,
+            "The token endpoint cannot be reached",
+            &format!("{answered} No connection could be made, or it broke before the answer was complete."),
+            "Check bitbucketUrl in config.json (or BITBUCKET_URL) and that the server is up.",
+        )
+        .detail("What happened", message.clone()),
+    };
+    let page = page.detail(
+        "Grant",
+        format!("{} (grant_type={})", grant.name(), grant.grant_type()),
+    );
+    let page = page.detail("Token endpoint", format!("POST {endpoint}"));
+    match status {
+        Some(status) => page.detail("HTTP status from the token endpoint", status.to_string()),
+        None => page,
+    }
+}
+
+fn refused(grant: Grant, e: &OAuthError, upstream: Upstream, answered: &str) -> ErrorPage {
+    let description = e.error_description.as_deref().unwrap_or("");
+    let page = if e.status == 429 {
+        rate_limited(answered)
+    } else if e.error == "invalid_client" || e.error == "unauthorized_client" {
+        ErrorPage::new(
+            StatusCode::BAD_GATEWAY,
+            "The authorization server refused this app's consumer",
+            &format!(
+                "{answered} It did not accept the client credentials this app sent (the consumer key and \
+                 secret, as HTTP Basic), so it never looked at the rest of the request."
+            ),
+            "Operator: check consumerKey and consumerSecret in config.json (or BITBUCKET_CONSUMER_KEY and \
+             BITBUCKET_CONSUMER_SECRET) against the consumer's settings in Bitbucket, then restart the app.",
+        )
+    } else if description.contains("marked as \"public\"") {
+        ErrorPage::new(
+            StatusCode::BAD_GATEWAY,
+            "Client credentials need a private consumer",
+            &format!(
+                "{answered} Bitbucket lets only a consumer marked private use the client credentials grant, \
+                 because the token acts as the consumer's owner; this consumer is public."
+            ),
+            "In Bitbucket, open Workspace settings → OAuth consumers, edit this consumer and tick \
+             \"This is a private consumer\"; or use the authorization code grant instead.",
+        )
+    } else if description.contains("No callback uri defined") {
+        ErrorPage::new(
+            StatusCode::BAD_GATEWAY,
+            "The consumer has no callback URL",
+            &format!(
+                "{answered} The authorization code grant sends the browser back to the consumer's callback \
+                 URL, and this consumer has none."
+            ),
+            &format!(
+                "In Bitbucket, edit the consumer and set its callback URL to {CALLBACK_URL}, the address \
+                 where this app receives the code."
+            ),
+        )
+    } else if e.error == "unsupported_grant_type"
+        || description.starts_with("Unsupported grant type")
+    {
+        ErrorPage::new(
+            StatusCode::BAD_GATEWAY,
+            &format!(
+                "The authorization server does not offer the {}",
+                grant.name()
+            ),
+            &format!(
+                "{answered} It does not support grant_type={}.",
+                grant.grant_type()
+            ),
+            "Point the app at a server that offers this grant, or use the built-in sandbox \
+             (\"sandbox\": true in config.json).",
+        )
+    } else if e.status >= 500 {
+        ErrorPage::new(
+            StatusCode::BAD_GATEWAY,
+            "The token endpoint failed",
+            &format!("{answered} That is a server error on its side."),
+            "Try again later.",
+        )
+    } else {
+        refused_for_grant(grant, upstream, answered)
+    };
+    oauth_details(page, e)
+}
+
+/// A refusal that is about the grant itself: the password, the code, the refresh token.
+fn refused_for_grant(grant: Grant, upstream: Upstream, answered: &str) -> ErrorPage {
+    match grant {
+        Grant::Password if upstream.password_grant_removed => {
+            let who = if upstream.sandbox {
+                "The sandbox is imitating bitbucket.org here, because sandboxPasswordGrant is false in \
+                 config.json. "
+            } else {
+                ""
+            };
+            ErrorPage::new(
+                StatusCode::FORBIDDEN,
+                "bitbucket.org no longer accepts the password grant",
+                &format!(
+                    "{answered} {who}Bitbucket stopped accepting grant_type=password on 2022-03-01 (for \
+                     accounts created after 2021-09-13, earlier still), and it never worked for accounts \
+                     with two-step verification or single sign-on. It answers every password this way, \
+                     right or wrong, so the message about the username and password is misleading."
+                ),
+                "Use the authorization code grant (\"Sign in with Bitbucket\" on the start page), or the \
+                 client credentials grant with a private consumer. For scripts, Bitbucket's replacement for \
+                 passwords is a scoped API token, sent as HTTP Basic email:token (that is not OAuth).",
+            )
+        }
+        Grant::Password => ErrorPage::new(
+            StatusCode::FORBIDDEN,
+            "The authorization server refused these credentials",
+            &format!(
+                "{answered} It did not accept the username and password, so no access token was issued."
+            ),
+            "Check the username and password and try again. Accounts with two-step verification or single \
+             sign-on cannot use this grant at all.",
+        ),
+        Grant::AuthorizationCode => ErrorPage::new(
+            StatusCode::BAD_REQUEST,
+            "The authorization code was refused",
+            &format!(
+                "{answered} A code can be exchanged once, within minutes, by the consumer it was issued to. \
+                 Reloading the callback page replays a used code."
+            ),
+            "Start again with \"Sign in with Bitbucket\" on the start page.",
+        ),
+        Grant::RefreshToken => ErrorPage::new(
+            StatusCode::BAD_REQUEST,
+            "The refresh token was refused",
+            &format!(
+                "{answered} Since May 2026 Bitbucket rotates refresh tokens: each one works once, and the \
+                 answer carries its replacement. A refresh token also dies after three months unused, or \
+                 when the user revokes the consumer."
+            ),
+            "Always keep the newest refresh token. To recover, sign in again to get a fresh pair.",
+        ),
+        Grant::ClientCredentials => ErrorPage::new(
+            StatusCode::BAD_GATEWAY,
+            "The authorization server refused the client credentials grant",
+            &format!("{answered} It did not issue a token to this consumer."),
+            "Check that the consumer is private and has the permissions (scopes) the app needs.",
+        ),
+    }
+}
+
+fn rate_limited(answered: &str) -> ErrorPage {
+    ErrorPage::new(
+        StatusCode::BAD_GATEWAY,
+        "Bitbucket's rate limit was reached",
+        &format!(
+            "{answered} HTTP 429 means too many requests: Bitbucket allows about 1,000 API requests an hour \
+             per consumer, counted over a rolling hour."
+        ),
+        "Wait before trying again (the Retry-After header, if sent, says how long), and cache what you can.",
+    )
+}
+
+fn unexpected(status: u16, problem: &str, answered: &str) -> ErrorPage {
+    let page = if status == 429 {
+        rate_limited(answered)
+    } else if status == 410 {
+        ErrorPage::new(
+            StatusCode::BAD_GATEWAY,
+            "This endpoint has been removed",
+            &format!("{answered} HTTP 410 Gone: the server removed this address for good."),
+            "Check bitbucketUrl; Bitbucket's token endpoint is /site/oauth2/access_token.",
+        )
+    } else if problem.contains("HTML page") {
+        ErrorPage::new(
+            StatusCode::BAD_GATEWAY,
+            "The token endpoint answered with an HTML page",
+            &format!(
+                "{answered} It sent a web page where OAuth 2.0 specifies JSON. Bitbucket does this when the \
+                 client is not authenticated with HTTP Basic, and any server does it when the URL leads to a \
+                 web page (a login, an error or a maintenance page) rather than its token endpoint."
+            ),
+            "Check that bitbucketUrl points at the authorization server itself (the token URL is \
+             {bitbucketUrl}/site/oauth2/access_token); the details show the start of the page.",
+        )
+    } else {
+        ErrorPage::new(
+            StatusCode::BAD_GATEWAY,
+            "The token endpoint gave an answer that is not a token",
+            &format!("{answered} It is not the JSON token response that OAuth 2.0 specifies."),
+            "Check that bitbucketUrl points at an OAuth 2.0 authorization server; the details show what came back.",
+        )
+    };
+    page.detail("Problem", problem.to_owned())
+}
+
+/// An API failure explained, for the result page (the token is still shown).
+#[derive(Clone, Debug)]
+pub struct ApiDiagnosis {
+    /// What happened.
+    pub summary: String,
+    /// What to do.
+    pub advice: String,
+    /// Label and value pairs.
+    pub details: Vec<(String, String)>,
+}
+
+/// Explains a failed API call. `can_refresh` says whether a refresh token is at hand.
+pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool) -> ApiDiagnosis {
+    let renew = if can_refresh {
+        "Use \"Refresh the access token\" below to get a new one without signing in again."
+    } else {
+        "Get a new token: this grant gave no refresh token."
+    };
+    let mut details = vec![("Call".to_owned(), call.to_owned())];
+    let (summary, advice) = match error {
+        ApiError::Status {
+            status,
+            message,
+            detail,
+        } => {
+            details.push(("HTTP status".into(), status.to_string()));
+            details.push(("message".into(), message.clone()));
+            if let Some(detail) = detail {
+                details.push(("detail".into(), crate::bitbucket::pretty(detail)));
+            }
+            match status {
+                401 if message.contains("expired") => (
+                    format!("{call} was answered with HTTP 401: the access token has expired (Bitbucket's last two hours)."),
+                    renew.to_owned(),
+                ),
+                401 => (
+                    format!("{call} was answered with HTTP 401: the API did not accept the access token."),
+                    format!("Since 2026 Bitbucket accepts tokens only in the Authorization: Bearer header. {renew}"),
+                ),
+                403 => {
+                    let list = |key: &str| scope_list(detail.as_ref(), key);
+                    match (list("required"), list("granted")) {
+                        (Some(required), Some(granted)) => (
+                            format!(
+                                "{call} was answered with HTTP 403: the token lacks a scope. Required: {required}; \
+                                 granted: {granted}."
+                            ),
+                            "Add the missing permissions to the consumer in Bitbucket (Workspace settings → OAuth \
+                             consumers → Edit), then get a new token: scopes are fixed when a token is issued."
+                                .to_owned(),
+                        ),
+                        _ => (
+                            format!("{call} was answered with HTTP 403: {message}"),
+                            "Check the consumer's permissions and the account's access.".to_owned(),
+                        ),
+                    }
+                }
+                429 => (
+                    format!("{call} was answered with HTTP 429: the rate limit was reached."),
+                    "Bitbucket allows about 1,000 requests an hour per consumer (rolling). Wait, then try again."
+                        .to_owned(),
+                ),
+                410 => (
+                    format!("{call} was answered with HTTP 410: Bitbucket removed this endpoint in 2026 (CHANGE-2770)."),
+                    "Use GET /2.0/user/workspaces, then /2.0/repositories/{workspace}.".to_owned(),
+                ),
+                _ => (format!("{call} was answered with HTTP {status}: {message}"), "Try again later.".to_owned()),
+            }
+        }
+        ApiError::Transport(TokenError::NoResponse {
+            timed_out, message, ..
+        }) => {
+            details.push(("What happened".into(), message.clone()));
+            let what = if *timed_out {
+                "did not answer in time"
+            } else {
+                "could not be reached"
+            };
+            (
+                format!("{call}: the API {what}."),
+                "Check apiUrl and try again later.".to_owned(),
+            )
+        }
+        ApiError::Transport(TokenError::UnexpectedResponse {
+            status,
+            problem,
+            excerpt,
+        }) => {
+            details.push(("HTTP status".into(), status.to_string()));
+            details.push(("Start of the answer".into(), excerpt.clone()));
+            (
+                format!("{call} gave an answer that could not be understood: {problem}."),
+                "Check that apiUrl points at the REST API.".to_owned(),
+            )
+        }
+        ApiError::Transport(TokenError::Refused(e)) => (
+            format!("{call} was refused: {}", e.error),
+            "Try again later.".to_owned(),
+        ),
+    };
+    ApiDiagnosis {
+        summary,
+        advice,
+        details,
+    }
+}
+
+fn scope_list(detail: Option<&Value>, key: &str) -> Option<String> {
+    let values = detail?.get(key)?.as_array()?;
+    let names: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+    Some(if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(status: u16, error: &str, description: &str) -> TokenError {
+        TokenError::Refused(OAuthError {
+            status,
+            error: error.into(),
+            error_description: Some(description.into()),
+            error_uri: None,
+        })
+    }
+
+    const BITBUCKET: Upstream = Upstream {
+        bitbucket_org: true,
+        sandbox: false,
+        password_grant_removed: true,
+    };
+
+    #[test]
+    fn every_explanation_names_the_grant_the_endpoint_and_the_status() {
+        let page = token_failure(
+            Grant::Password,
+            "https://bitbucket.org/site/oauth2/access_token",
+            &refusal(
+                401,
+                "invalid_request",
+                "Invalid resource owner username/password",
+            ),
+            BITBUCKET,
+        );
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+        assert!(
+            page.explanation.contains("password grant"),
+            "{}",
+            page.explanation
+        );
+        assert!(
+            page.explanation
+                .contains("https://bitbucket.org/site/oauth2/access_token")
+        );
+        assert!(page.explanation.contains("HTTP 401"));
+        assert!(page.explanation.contains("2022-03-01"));
+    }
+
+    #[test]
+    fn public_consumer_and_missing_callback_are_recognised() {
+        let public = refusal(
+            400,
+            "invalid_grant",
+            "Cannot use client_credentials with a consumer marked as \"public\". x",
+        );
+        let page = token_failure(Grant::ClientCredentials, "u", &public, BITBUCKET);
+        assert_eq!(page.title, "Client credentials need a private consumer");
+        let no_callback = refusal(
+            400,
+            "invalid_request",
+            "No callback uri defined for the OAuth client.",
+        );
+        let page = token_failure(Grant::AuthorizationCode, "u", &no_callback, BITBUCKET);
+        assert!(page.advice.contains(CALLBACK_URL));
+    }
+
+    #[test]
+    fn missing_scopes_list_required_and_granted() {
+        let error = ApiError::Status {
+            status: 403,
+            message: "Your credentials lack one or more required privilege scopes.".into(),
+            detail: Some(serde_json::json!({"required": ["account"], "granted": ["repository"]})),
+        };
+        let diagnosis = api_failure("GET /2.0/user", &error, true);
+        assert!(
+            diagnosis
+                .summary
+                .contains("Required: account; granted: repository"),
+            "{}",
+            diagnosis.summary
+        );
+    }
+}
