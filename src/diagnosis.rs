@@ -55,9 +55,25 @@ pub struct Upstream {
     pub bitbucket_org: bool,
     /// The built-in sandbox stands in for Bitbucket.
     pub sandbox: bool,
-    /// The server refuses every password grant, as bitbucket.org has since 2022-03-01 (true for
-    /// bitbucket.org, and for the sandbox with `sandboxPasswordGrant` off).
-    pub password_grant_removed: bool,
+    /// In sandbox mode: the sandbox still accepts the password grant (`sandboxPasswordGrant`).
+    pub sandbox_password_grant: bool,
+}
+
+impl Upstream {
+    /// Known in advance to refuse every password grant, as bitbucket.org has since 2022-03-01.
+    pub fn refuses_password_grant(self) -> bool {
+        self.bitbucket_org || (self.sandbox && !self.sandbox_password_grant)
+    }
+
+    /// Is this refusal of a password grant the removal of the grant, not a wrong password? True
+    /// for bitbucket.org, and for Bitbucket's tell-tale answer from any server other than a sandbox
+    /// that still takes passwords (a proxy or an emulator in front of Bitbucket answers the same).
+    fn password_refusal_is_removal(self, e: &OAuthError) -> bool {
+        let bitbucket_answer = e.error == "invalid_request"
+            && e.error_description.as_deref() == Some("Invalid resource owner username/password");
+        self.refuses_password_grant()
+            || (bitbucket_answer && !(self.sandbox && self.sandbox_password_grant))
+    }
 }
 
 fn oauth_details(page: ErrorPage, error: &OAuthError) -> ErrorPage {
@@ -183,16 +199,26 @@ fn refused(grant: Grant, e: &OAuthError, upstream: Upstream, answered: &str) -> 
             "Try again later.",
         )
     } else {
-        refused_for_grant(grant, upstream, answered)
+        refused_for_grant(
+            grant,
+            upstream.password_refusal_is_removal(e),
+            upstream.sandbox,
+            answered,
+        )
     };
     oauth_details(page, e)
 }
 
 /// A refusal that is about the grant itself: the password, the code, the refresh token.
-fn refused_for_grant(grant: Grant, upstream: Upstream, answered: &str) -> ErrorPage {
+fn refused_for_grant(
+    grant: Grant,
+    grant_removed: bool,
+    sandbox: bool,
+    answered: &str,
+) -> ErrorPage {
     match grant {
-        Grant::Password if upstream.password_grant_removed => {
-            let who = if upstream.sandbox {
+        Grant::Password if grant_removed => {
+            let who = if sandbox {
                 "The sandbox is imitating bitbucket.org here, because sandboxPasswordGrant is false in \
                  config.json. "
             } else {
@@ -427,7 +453,7 @@ mod tests {
     const BITBUCKET: Upstream = Upstream {
         bitbucket_org: true,
         sandbox: false,
-        password_grant_removed: true,
+        sandbox_password_grant: false,
     };
 
     #[test]
@@ -454,6 +480,43 @@ mod tests {
         );
         assert!(page.explanation.contains("HTTP 401"));
         assert!(page.explanation.contains("2022-03-01"));
+    }
+
+    #[test]
+    fn bitbucket_answer_means_removal_except_from_a_sandbox_that_takes_passwords() {
+        let answer = refusal(
+            401,
+            "invalid_request",
+            "Invalid resource owner username/password",
+        );
+        let elsewhere = Upstream::default();
+        let open_sandbox = Upstream {
+            bitbucket_org: false,
+            sandbox: true,
+            sandbox_password_grant: true,
+        };
+        let closed_sandbox = Upstream {
+            sandbox_password_grant: false,
+            ..open_sandbox
+        };
+        let title = |upstream| token_failure(Grant::Password, "u", &answer, upstream).title;
+        assert_eq!(
+            title(elsewhere),
+            "bitbucket.org no longer accepts the password grant"
+        );
+        assert_eq!(
+            title(closed_sandbox),
+            "bitbucket.org no longer accepts the password grant"
+        );
+        assert_eq!(
+            title(open_sandbox),
+            "The authorization server refused these credentials"
+        );
+        let standard = refusal(400, "invalid_grant", "Bad credentials");
+        assert_eq!(
+            token_failure(Grant::Password, "u", &standard, elsewhere).title,
+            "The authorization server refused these credentials"
+        );
     }
 
     #[test]

@@ -213,7 +213,7 @@ fn callback_page(problem: &CallbackProblem) -> ErrorPage {
         ),
         CallbackProblem::Expired => bad(
             "The sign-in took too long",
-            "The state given when the sign-in started has expired (it lasts 10 minutes).",
+            "The state given when the sign-in started has expired (it lasts minutes, not hours).",
         ),
         CallbackProblem::NoCode => bad(
             "The code is missing",

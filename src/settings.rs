@@ -14,6 +14,9 @@ use url::Url;
 
 pub use crate::sandbox::{SANDBOX_CONSUMER_KEY, SANDBOX_CONSUMER_SECRET};
 
+/// The sign-in's `state` lasts ten minutes.
+pub const DEFAULT_STATE_LIFETIME: Duration = Duration::from_secs(600);
+
 /// Everything the app needs to know, typed and checked.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -31,6 +34,8 @@ pub struct Settings {
     pub sandbox_options: SandboxOptions,
     /// Outbound HTTP limits.
     pub upstream: UpstreamLimits,
+    /// How long a sign-in (authorization code grant) may take, from `/authorize` to the callback.
+    pub state_lifetime: Duration,
     /// Where the settings came from, for messages.
     pub config_path: PathBuf,
     /// The folder served at `/static/`.
@@ -197,6 +202,7 @@ impl Settings {
                 ..SandboxOptions::default()
             },
             upstream,
+            state_lifetime: DEFAULT_STATE_LIFETIME,
             config_path: config_path.to_owned(),
             static_dir: PathBuf::from("static"),
         })
@@ -213,6 +219,7 @@ impl Settings {
             sandbox: true,
             sandbox_options: SandboxOptions::default(),
             upstream: UpstreamLimits::default(),
+            state_lifetime: DEFAULT_STATE_LIFETIME,
             config_path: PathBuf::from("config.json"),
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
         }

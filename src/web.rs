@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use askama::Template;
 use axum::Router;
@@ -41,8 +41,6 @@ pub const HEALTHCHECK_BODY: &str = concat!(
 /// The cookie that carries the authorization code grant's `state` between `/authorize` and the
 /// callback: signed, HttpOnly, SameSite=Lax, sent only to `/oauth-callback`.
 pub const STATE_COOKIE: &str = "oauth_state";
-/// How long a sign-in may take, from `/authorize` to the callback.
-pub const STATE_LIFETIME: Duration = Duration::from_secs(600);
 
 /// Shared by every request: cheap to clone.
 #[derive(Clone)]
@@ -113,8 +111,7 @@ impl AppState {
         let upstream = Upstream {
             bitbucket_org,
             sandbox: settings.sandbox,
-            password_grant_removed: bitbucket_org
-                || (settings.sandbox && !settings.sandbox_options.password_grant),
+            sandbox_password_grant: settings.sandbox_options.password_grant,
         };
         let digest = sha2::Sha512::new()
             .chain_update(b"bitbucket-password-grant state cookie v1\0")
@@ -126,7 +123,7 @@ impl AppState {
             token_url: token_url.clone(),
             api_url: join(&api_url, "/2.0/user"),
             config_path: settings.config_path.display().to_string(),
-            password_grant_removed: upstream.password_grant_removed,
+            password_grant_removed: upstream.refuses_password_grant(),
         };
         let index_html = IndexTemplate::new(&layout).render()?;
         Ok(AppState(Arc::new(Inner {
@@ -318,7 +315,9 @@ async fn start_authorization(
         .path("/oauth-callback")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .max_age(time::Duration::seconds(STATE_LIFETIME.as_secs() as i64));
+        .max_age(time::Duration::seconds(
+            state.0.settings.state_lifetime.as_secs() as i64,
+        ));
     let mut url = state.0.authorize_url.clone();
     url.push('?');
     url.push_str(
@@ -393,7 +392,8 @@ async fn finish_authorization(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
-    if now.saturating_sub(issued.parse().unwrap_or(0)) > STATE_LIFETIME.as_secs() {
+    if now.saturating_sub(issued.parse().unwrap_or(0)) >= state.0.settings.state_lifetime.as_secs()
+    {
         return problem(CallbackProblem::Expired);
     }
     let Some(code) = params.code.filter(|c| !c.is_empty()) else {

@@ -1,5 +1,7 @@
 //! Integration tests: the real server on port 0, spoken to over HTTP like a user would.
 
+mod diagnosis;
+mod grants;
 mod helpers;
 mod pages;
 mod password_grant;

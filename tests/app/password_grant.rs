@@ -30,19 +30,12 @@ async fn demo_credentials_show_the_token_and_the_sandbox_users_profile() {
 async fn the_shown_access_token_works_against_the_sandbox_api() {
     let app = spawn_sandbox_app().await;
     let page = app.login("demo", "demo").await;
-    let token = page
-        .body
-        .split(r#"id="access-token">"#)
-        .nth(1)
-        .unwrap()
-        .split('<')
-        .next()
-        .unwrap();
+    let token = page.text_of("access-token");
     let user = app
         .send(
             app.client
                 .get(app.url("/sandbox/api/2.0/user"))
-                .bearer_auth(token),
+                .bearer_auth(&token),
         )
         .await;
     assert_eq!(user.status, 200);
