@@ -31,6 +31,12 @@ pub enum AppError {
     /// 400 or 403: the browser came back to `/oauth-callback` with something wrong.
     #[error("authorization callback: {0:?}")]
     Callback(CallbackProblem),
+    /// 403: a credential-taking POST from another site's page.
+    #[error("cross-site request refused")]
+    CrossSite,
+    /// 429: too many failed credential attempts from this client; retry after so many seconds.
+    #[error("too many failed attempts; retry after {0} s")]
+    TooManyAttempts(u64),
     /// 400: a form that is not what the app's own pages send.
     #[error("bad request: {0}")]
     BadRequest(&'static str),
@@ -124,6 +130,16 @@ impl ErrorPage {
                 "The request body is not in a format this address accepts.",
                 "Send the form as application/x-www-form-urlencoded, as the start page's form does.",
             ),
+            414 => (
+                "Address too long",
+                "The address (path and query) is longer than this app accepts.",
+                "Use the links on the start page.",
+            ),
+            503 => (
+                "Request took too long",
+                "The app gave up on this request: it took longer than allowed.",
+                "Try again; if the authorization server is slow, the next error page says so.",
+            ),
             431 => (
                 "Request headers too large",
                 "The request's headers are larger than this app accepts.",
@@ -155,6 +171,22 @@ impl AppError {
                 upstream,
             } => diagnosis::token_failure(*grant, endpoint, error, *upstream),
             AppError::Callback(problem) => callback_page(problem),
+            AppError::CrossSite => ErrorPage::new(
+                StatusCode::FORBIDDEN,
+                "Cross-site request refused",
+                "This form was posted from another site's page (the browser said so in its Origin or \
+                 Sec-Fetch-Site header). Credentials are only taken from this app's own pages, so that another \
+                 site cannot make your browser sign in or spend your tokens.",
+                "Open the start page of this app and use its form.",
+            ),
+            AppError::TooManyAttempts(seconds) => ErrorPage::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed attempts",
+                "Several usernames and passwords from this address were refused within a minute. To resist \
+                 password guessing (RFC 6749 §4.3.2 asks for it), further attempts are refused for a while. \
+                 Successful sign-ins do not count.",
+                &format!("Wait {seconds} seconds, then try again."),
+            ),
             AppError::BadRequest(message) => ErrorPage::new(
                 StatusCode::BAD_REQUEST,
                 "Bad request",
@@ -231,6 +263,11 @@ impl IntoResponse for AppError {
             tracing::info!(error = %self, status = page.status.as_u16(), "request refused");
         }
         let mut response = page.status.into_response();
+        if let AppError::TooManyAttempts(seconds) = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         response.extensions_mut().insert(page);
         response
     }

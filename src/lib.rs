@@ -8,6 +8,7 @@
 //! - [`pages`]: the askama templates and the values they display;
 //! - [`error`]: the web layer's error type and its HTML pages;
 //! - [`diagnosis`]: what each known Bitbucket answer means, and the fix;
+//! - [`security`]: security headers, request limits, cross-site refusal, failed-attempt limits;
 //! - [`sandbox`]: the built-in Bitbucket emulator.
 
 pub mod bitbucket;
@@ -15,6 +16,7 @@ pub mod diagnosis;
 pub mod error;
 pub mod pages;
 pub mod sandbox;
+pub mod security;
 pub mod settings;
 pub mod token;
 pub mod web;

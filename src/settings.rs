@@ -17,6 +17,9 @@ pub use crate::sandbox::{SANDBOX_CONSUMER_KEY, SANDBOX_CONSUMER_SECRET};
 /// The sign-in's `state` lasts ten minutes.
 pub const DEFAULT_STATE_LIFETIME: Duration = Duration::from_secs(600);
 
+/// Ten failed password attempts a minute per client, then 429.
+pub const DEFAULT_FAILED_ATTEMPTS_PER_MINUTE: u32 = 10;
+
 /// Everything the app needs to know, typed and checked.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -36,6 +39,8 @@ pub struct Settings {
     pub upstream: UpstreamLimits,
     /// How long a sign-in (authorization code grant) may take, from `/authorize` to the callback.
     pub state_lifetime: Duration,
+    /// Failed password attempts a client may make per minute before it gets 429.
+    pub failed_attempts_per_minute: u32,
     /// Where the settings came from, for messages.
     pub config_path: PathBuf,
     /// The folder served at `/static/`.
@@ -72,6 +77,7 @@ struct ConfigFile {
     sandbox_password_grant: Option<bool>,
     timeout_seconds: Option<u64>,
     connect_timeout_seconds: Option<u64>,
+    failed_attempts_per_minute: Option<u32>,
 }
 
 /// A setting that stops start-up. Displays as one line: `where: key: problem`.
@@ -191,6 +197,17 @@ impl Settings {
             )?,
         };
 
+        let failed_attempts_per_minute = match file.failed_attempts_per_minute {
+            Some(0) => {
+                return Err(file_error(
+                    "failedAttemptsPerMinute",
+                    "must be at least 1".into(),
+                ));
+            }
+            Some(n) => n,
+            None => DEFAULT_FAILED_ATTEMPTS_PER_MINUTE,
+        };
+
         Ok(Settings {
             consumer_key: consumer_key.trim().to_owned(),
             consumer_secret: SecretString::from(consumer_secret),
@@ -203,6 +220,7 @@ impl Settings {
             },
             upstream,
             state_lifetime: DEFAULT_STATE_LIFETIME,
+            failed_attempts_per_minute,
             config_path: config_path.to_owned(),
             static_dir: PathBuf::from("static"),
         })
@@ -220,6 +238,7 @@ impl Settings {
             sandbox_options: SandboxOptions::default(),
             upstream: UpstreamLimits::default(),
             state_lifetime: DEFAULT_STATE_LIFETIME,
+            failed_attempts_per_minute: DEFAULT_FAILED_ATTEMPTS_PER_MINUTE,
             config_path: PathBuf::from("config.json"),
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
         }

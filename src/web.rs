@@ -3,12 +3,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use askama::Template;
 use axum::Router;
 use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, FromRef, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, FromRef, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, map_response_with_state};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -17,7 +17,9 @@ use axum_extra::extract::cookie::{Cookie, Key, SameSite, SignedCookieJar};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::Digest;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -26,6 +28,7 @@ use crate::diagnosis::{self, Grant, Upstream};
 use crate::error::{AppError, CallbackProblem, ErrorPage, Scrubber};
 use crate::pages::{ErrorTemplate, IndexTemplate, Layout, ResultTemplate, TokenView};
 use crate::sandbox::{self, Sandbox};
+use crate::security::{self, FailedAttempts, MAX_BODY_BYTES};
 use crate::settings::{Settings, join};
 use crate::token::{self, ClientCredentials, TokenError, TokenResponse};
 
@@ -60,6 +63,8 @@ struct Inner {
     upstream: Upstream,
     /// The emulator, in sandbox mode.
     sandbox: Option<Arc<Sandbox>>,
+    /// Failed password attempts per client, for the 429 limit.
+    failed_attempts: FailedAttempts,
     /// Signs the state cookie. Derived from the consumer secret, so every instance that shares the
     /// config verifies every other's cookies: no session store.
     cookie_key: Key,
@@ -126,7 +131,9 @@ impl AppState {
             password_grant_removed: upstream.refuses_password_grant(),
         };
         let index_html = IndexTemplate::new(&layout).render()?;
+        let failed_attempts = FailedAttempts::new(settings.failed_attempts_per_minute);
         Ok(AppState(Arc::new(Inner {
+            failed_attempts,
             settings,
             http,
             token_url,
@@ -211,9 +218,19 @@ pub fn app(state: AppState) -> Router {
     if let Some(sandbox) = &state.0.sandbox {
         router = router.nest("/sandbox", sandbox::router(sandbox.clone()));
     }
+    // A backstop for the whole request: two upstream exchanges and some slack.
+    let request_timeout = state.0.settings.upstream.timeout * 2 + Duration::from_secs(5);
+    // Listed innermost first: the last layer sees the request first and the response last.
     router
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(refuse_cross_site_credentials))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        .layer(middleware::from_fn(security::limit_request_size))
         .layer(map_response_with_state(state.clone(), render_error_pages))
+        .layer(middleware::from_fn(no_store_on_credential_pages))
+        .layer(middleware::from_fn(security::add_security_headers))
         .layer(
             TraceLayer::new_for_http()
                 // Method and path only: never the query string (it can hold a code), a header or a body.
@@ -223,8 +240,18 @@ pub fn app(state: AppState) -> Router {
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .layer(middleware::from_fn(no_store_on_credential_pages))
         .with_state(state)
+}
+
+/// A credential-taking POST from another site's page gets a 403 page (see [`security::is_cross_site`]).
+async fn refuse_cross_site_credentials(request: Request, next: middleware::Next) -> Response {
+    if security::takes_credentials(request.method(), request.uri().path())
+        && security::is_cross_site(request.headers())
+    {
+        tracing::warn!("cross-site credential post refused");
+        return AppError::CrossSite.into_response();
+    }
+    next.run(request).await
 }
 
 /// `GET /`: the start page.
@@ -255,12 +282,19 @@ pub struct PasswordForm {
 #[tracing::instrument(name = "password_grant", skip_all, fields(username = tracing::field::Empty))]
 async fn password_grant(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     form: Result<Form<PasswordForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let form = match form {
         Ok(Form(form)) => form,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response());
+        }
         Err(rejection) => return form_error(&state, "", &describe_rejection(&rejection)),
     };
+    if let Some(seconds) = state.0.failed_attempts.blocked(peer.ip()) {
+        return Err(AppError::TooManyAttempts(seconds));
+    }
     let username = form.username.as_deref().unwrap_or("").trim().to_owned();
     let Some(password) = form
         .password
@@ -296,7 +330,14 @@ async fn password_grant(
     let scrubber = state.scrubber().secret(password.expose_secret());
     // The password has done its job: forget it (SecretString zeroes its memory on drop).
     drop(password);
-    let token = result.map_err(|e| state.token_error(Grant::Password, e, &scrubber))?;
+    let token = result.map_err(|e| {
+        let error = state.token_error(Grant::Password, e, &scrubber);
+        // Only refusals of the user's credentials count toward the limit, not upstream failures.
+        if error.page().status.is_client_error() {
+            state.0.failed_attempts.record_failure(peer.ip());
+        }
+        error
+    })?;
     show_token(&state, Grant::Password, token, None, scrubber).await
 }
 
@@ -559,7 +600,12 @@ async fn render_error_pages(State(state): State<AppState>, response: Response) -
             ErrorPage::for_status(status)
         }
     };
-    let (mut parts, _) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    if status.is_server_error() && parts.extensions.get::<ErrorPage>().is_none() {
+        // A framework-made 5xx: keep its text for the operator (it never holds a credential).
+        let text = axum::body::to_bytes(body, 2048).await.unwrap_or_default();
+        tracing::error!(status = status.as_u16(), body = %String::from_utf8_lossy(&text), "internal error");
+    }
     let html = ErrorTemplate {
         layout: &state.0.layout,
         page: &page,
@@ -595,7 +641,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -1,0 +1,249 @@
+//! Protections every response or credential-taking request goes through (RFC 9700, RFC 6749 §10):
+//! security headers, request size limits, refusal of cross-site credential posts, and a limit on
+//! failed credential attempts per client.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// The most a request body may weigh: a login form is a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// The most a request's headers may weigh, names and values together.
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+/// The longest request target (path and query) accepted.
+pub const MAX_URI_BYTES: usize = 4 * 1024;
+
+/// `Content-Security-Policy` on every response: everything from this origin only, no inline
+/// script or style, no framing. Images may come over https (Bitbucket's avatars).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' https: data:; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// The headers added to every response (unless a handler set them already).
+pub fn security_headers() -> [(HeaderName, HeaderValue); 4] {
+    [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    ]
+}
+
+/// Adds [`security_headers`] to every response.
+pub async fn add_security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in security_headers() {
+        headers.entry(name).or_insert(value);
+    }
+    response
+}
+
+/// Refuses a request target over [`MAX_URI_BYTES`] (414) or headers over [`MAX_HEADER_BYTES`]
+/// (431) before any handler reads them. (hyper's own, larger limits stop anything bigger.)
+pub async fn limit_request_size(request: Request, next: Next) -> Response {
+    let uri_bytes = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if uri_bytes > MAX_URI_BYTES {
+        return StatusCode::URI_TOO_LONG.into_response();
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response();
+    }
+    next.run(request).await
+}
+
+/// True when a browser says this request comes from another site: `Sec-Fetch-Site: cross-site`,
+/// or an `Origin` whose host and port differ from the request's `Host` (`Origin: null` counts as
+/// foreign). Requests with neither header (curl, scripts) are not cross-site.
+pub fn is_cross_site(headers: &HeaderMap) -> bool {
+    let value = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    if value(HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
+        return true;
+    }
+    let Some(origin) = value(header::ORIGIN) else {
+        return false;
+    };
+    let origin_host = url::Url::parse(origin).ok().and_then(|url| {
+        let host = url.host_str()?.to_owned();
+        Some(match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        })
+    });
+    match (origin_host, value(header::HOST)) {
+        (Some(origin_host), Some(host)) => !origin_host.eq_ignore_ascii_case(host),
+        (None, _) => true, // `null` or garbage
+        (Some(_), None) => false,
+    }
+}
+
+/// Paths that take a credential (a password, a code, a refresh token, the consumer's secret in
+/// effect) through a browser POST.
+pub fn takes_credentials(method: &Method, path: &str) -> bool {
+    method == Method::POST
+        && matches!(
+            path,
+            "/oauth-callback"
+                | "/client-credentials"
+                | "/refresh"
+                | "/sandbox/site/oauth2/authorize"
+        )
+}
+
+/// Counts failed credential attempts per client over a sliding minute.
+#[derive(Debug)]
+pub struct FailedAttempts {
+    per_minute: u32,
+    window: Duration,
+    seen: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+}
+
+/// At most this many clients are tracked; past it, the stalest are forgotten.
+const MAX_TRACKED_CLIENTS: usize = 10_000;
+
+impl FailedAttempts {
+    /// Allows `per_minute` failures a minute per client; the next attempt is refused.
+    pub fn new(per_minute: u32) -> FailedAttempts {
+        FailedAttempts {
+            per_minute,
+            window: Duration::from_secs(60),
+            seen: Mutex::default(),
+        }
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `Some(seconds to wait)` when `client` has used up its failures for now.
+    pub fn blocked(&self, client: IpAddr) -> Option<u64> {
+        let now = Instant::now();
+        let mut seen = self.seen();
+        let failures = seen.get_mut(&client)?;
+        while failures
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            failures.pop_front();
+        }
+        if failures.len() < self.per_minute as usize {
+            return None;
+        }
+        let oldest = failures.front().copied().unwrap_or(now);
+        Some(
+            (self.window.saturating_sub(now.duration_since(oldest)))
+                .as_secs()
+                .max(1),
+        )
+    }
+
+    /// Records one failed attempt by `client`.
+    pub fn record_failure(&self, client: IpAddr) {
+        let now = Instant::now();
+        let mut seen = self.seen();
+        if seen.len() >= MAX_TRACKED_CLIENTS && !seen.contains_key(&client) {
+            let window = self.window;
+            seen.retain(|_, failures| {
+                failures
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) < window)
+            });
+            if seen.len() >= MAX_TRACKED_CLIENTS {
+                seen.clear();
+            }
+        }
+        let failures = seen.entry(client).or_default();
+        failures.push_back(now);
+        while failures.len() > self.per_minute as usize + 1 {
+            failures.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn same_origin_and_header_less_requests_are_not_cross_site() {
+        assert!(!is_cross_site(&headers(&[])));
+        assert!(!is_cross_site(&headers(&[
+            ("host", "localhost:3000"),
+            ("origin", "http://localhost:3000")
+        ])));
+        assert!(!is_cross_site(&headers(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
+    }
+
+    #[test]
+    fn foreign_null_and_cross_site_requests_are_cross_site() {
+        assert!(is_cross_site(&headers(&[
+            ("host", "localhost:3000"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("host", "localhost:3000"),
+            ("origin", "http://localhost:3001")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("host", "localhost:3000"),
+            ("origin", "null")
+        ])));
+        assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+    }
+
+    #[test]
+    fn failures_block_past_the_limit_and_only_that_client() {
+        let limiter = FailedAttempts::new(3);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        for _ in 0..3 {
+            assert_eq!(limiter.blocked(a), None);
+            limiter.record_failure(a);
+        }
+        let wait = limiter.blocked(a).expect("blocked after 3 failures");
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert_eq!(limiter.blocked(b), None);
+    }
+}
