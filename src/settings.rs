@@ -41,6 +41,8 @@ pub struct Settings {
     pub state_lifetime: Duration,
     /// Failed password attempts a client may make per minute before it gets 429.
     pub failed_attempts_per_minute: u32,
+    /// The most a whole request may take (408 past it): two upstream exchanges and some slack.
+    pub request_timeout: Duration,
     /// Where the settings came from, for messages.
     pub config_path: PathBuf,
     /// The folder served at `/static/`.
@@ -221,6 +223,7 @@ impl Settings {
             upstream,
             state_lifetime: DEFAULT_STATE_LIFETIME,
             failed_attempts_per_minute,
+            request_timeout: upstream.timeout * 2 + Duration::from_secs(5),
             config_path: config_path.to_owned(),
             static_dir: PathBuf::from("static"),
         })
@@ -239,6 +242,7 @@ impl Settings {
             upstream: UpstreamLimits::default(),
             state_lifetime: DEFAULT_STATE_LIFETIME,
             failed_attempts_per_minute: DEFAULT_FAILED_ATTEMPTS_PER_MINUTE,
+            request_timeout: UpstreamLimits::default().timeout * 2 + Duration::from_secs(5),
             config_path: PathBuf::from("config.json"),
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
         }

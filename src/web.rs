@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use askama::Template;
 use axum::Router;
@@ -218,15 +218,13 @@ pub fn app(state: AppState) -> Router {
     if let Some(sandbox) = &state.0.sandbox {
         router = router.nest("/sandbox", sandbox::router(sandbox.clone()));
     }
-    // A backstop for the whole request: two upstream exchanges and some slack.
-    let request_timeout = state.0.settings.upstream.timeout * 2 + Duration::from_secs(5);
     // Listed innermost first: the last layer sees the request first and the response last.
     router
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(middleware::from_fn(refuse_cross_site_credentials))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.0.settings.request_timeout))
         .layer(middleware::from_fn(security::limit_request_size))
         .layer(map_response_with_state(state.clone(), render_error_pages))
         .layer(middleware::from_fn(no_store_on_credential_pages))
@@ -622,12 +620,9 @@ async fn render_error_pages(State(state): State<AppState>, response: Response) -
 
 /// Pages that take a credential or show a token must not be cached (RFC 6749 §5.1).
 async fn no_store_on_credential_pages(request: Request, next: middleware::Next) -> Response {
-    let path = request.uri().path().to_owned();
+    let no_store = security::shows_or_takes_credentials(request.uri().path());
     let mut response = next.run(request).await;
-    if path == "/"
-        || path.starts_with("/oauth-callback")
-        || path.starts_with("/sandbox/site/oauth2")
-    {
+    if no_store {
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

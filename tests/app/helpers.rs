@@ -100,6 +100,7 @@ pub fn settings_for(base: &str) -> Settings {
         connect_timeout: Duration::from_millis(500),
         timeout: Duration::from_millis(700),
     };
+    settings.request_timeout = Duration::from_secs(5);
     settings
 }
 
@@ -267,4 +268,47 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
+}
+
+/// An answer read off a raw socket.
+pub struct RawPage {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl RawPage {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }
+}
+
+/// Sends `request` as bytes, exactly as given, and reads the answer until the server closes.
+pub async fn raw_request(address: &str, request: &[u8]) -> RawPage {
+    let address = address.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    socket.write_all(request).await.expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
+    // A server that answers early may reset instead of reading the rest: what arrived counts.
+    let _ = read;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    RawPage {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
 }

@@ -2,6 +2,7 @@
 
 mod diagnosis;
 mod grants;
+mod hardening;
 mod helpers;
 mod pages;
 mod password_grant;
