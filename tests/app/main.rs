@@ -6,6 +6,7 @@ mod hardening;
 mod helpers;
 mod pages;
 mod password_grant;
+mod process;
 mod standard_server;
 mod startup;
 mod upstream_faults;
