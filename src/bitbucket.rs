@@ -1,13 +1,12 @@
-//! The sample Bitbucket REST call: `GET {api_url}/2.0/user` with `Authorization: Bearer …`.
-//!
-//! It reads the answer with the token module's size-capped reader and classifies failures the
-//! same way: no answer, an API error (`{"type": "error", "error": {"message": …}}`), or an
-//! answer that is not the JSON expected.
+//! The sample Bitbucket REST calls (`GET {api_url}/2.0/user` and a few more, with
+//! `Authorization: Bearer …`) and how their answers are read: an account to show, an API error
+//! (`{"type": "error", "error": {"message": …}}`), or an answer that is not the JSON expected.
+//! The calls themselves are made in [`crate::exchange::api_call`], which records them.
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::token::{self, RawResponse, TokenError};
+use crate::token::{RawResponse, TokenError};
 
 /// The most an API answer may weigh.
 pub const MAX_API_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -59,24 +58,6 @@ struct ApiErrorInner {
     detail: Option<Value>,
 }
 
-/// Calls `GET {url}` with the access token and returns the JSON answer.
-pub async fn get_json(
-    http: &reqwest::Client,
-    url: &str,
-    access_token: &str,
-) -> Result<Value, ApiError> {
-    let sent = http
-        .get(url)
-        .bearer_auth(access_token)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await;
-    let response = token::read_response(sent, MAX_API_RESPONSE_BYTES)
-        .await
-        .map_err(ApiError::Transport)?;
-    parse_api_response(&response)
-}
-
 /// Turns an API answer into its JSON, or the matching [`ApiError`].
 pub fn parse_api_response(response: &RawResponse) -> Result<Value, ApiError> {
     let unexpected = |problem: String| {
@@ -94,17 +75,12 @@ pub fn parse_api_response(response: &RawResponse) -> Result<Value, ApiError> {
     if !(200..300).contains(&response.status) {
         let error = parsed.and_then(|json| serde_json::from_value::<ApiErrorBody>(json).ok());
         return Err(match error {
-            Some(body) => ApiError::Status {
-                status: response.status,
-                message: body.error.message,
-                detail: body.error.detail,
-            },
+            Some(body) => {
+                ApiError::Status { status: response.status, message: body.error.message, detail: body.error.detail }
+            }
             None => ApiError::Status {
                 status: response.status,
-                message: format!(
-                    "no Bitbucket error body; the answer began: {}",
-                    response.excerpt()
-                ),
+                message: format!("no Bitbucket error body; the answer began: {}", response.excerpt()),
                 detail: None,
             },
         });
@@ -118,25 +94,55 @@ pub fn parse_api_response(response: &RawResponse) -> Result<Value, ApiError> {
     }
 }
 
-/// The sample call of this app: `GET {api_url}/2.0/user`.
-pub async fn current_user(
-    http: &reqwest::Client,
-    api_url: &url::Url,
-    access_token: &str,
-) -> Result<UserProfile, ApiError> {
-    let url = crate::settings::join(api_url, "/2.0/user");
-    let json = get_json(http, &url, access_token).await?;
-    Ok(UserProfile::from_json(json))
+/// The API calls the result page offers, and nothing else: the page cannot be made to call an
+/// arbitrary URL with the user's token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleCall {
+    /// `GET /2.0/user`: the account (needs the `account` scope).
+    User,
+    /// `GET /2.0/user/emails`: its addresses (needs `email`).
+    Emails,
+    /// `GET /2.0/user/workspaces`: the workspaces it can reach (needs `account`).
+    Workspaces,
+    /// `GET /2.0/repositories?role=member`: removed by Bitbucket in 2026; answers 410.
+    RepositoriesMember,
+}
+
+impl SampleCall {
+    /// Every call, in the order the page offers them.
+    pub const ALL: [SampleCall; 4] =
+        [SampleCall::User, SampleCall::Emails, SampleCall::Workspaces, SampleCall::RepositoriesMember];
+
+    /// The path and query under the API's base URL.
+    pub fn path(self) -> &'static str {
+        match self {
+            SampleCall::User => "/2.0/user",
+            SampleCall::Emails => "/2.0/user/emails",
+            SampleCall::Workspaces => "/2.0/user/workspaces",
+            SampleCall::RepositoriesMember => "/2.0/repositories?role=member",
+        }
+    }
+
+    /// The call named by `path`, if it is one of these.
+    pub fn from_path(path: &str) -> Option<SampleCall> {
+        SampleCall::ALL.into_iter().find(|call| call.path() == path)
+    }
+
+    /// A note shown beside the button.
+    pub fn note(self) -> &'static str {
+        match self {
+            SampleCall::User => "the account",
+            SampleCall::Emails => "its e-mail addresses",
+            SampleCall::Workspaces => "its workspaces",
+            SampleCall::RepositoriesMember => "removed by Bitbucket in 2026: see what it answers",
+        }
+    }
 }
 
 impl UserProfile {
     /// Picks the displayed fields out of a `/2.0/user` answer; all are optional.
     pub fn from_json(json: Value) -> UserProfile {
-        let text = |pointer: &str| {
-            json.pointer(pointer)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
+        let text = |pointer: &str| json.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
         UserProfile {
             display_name: text("/display_name"),
             account_id: text("/account_id"),

@@ -71,8 +71,7 @@ impl Upstream {
     fn password_refusal_is_removal(self, e: &OAuthError) -> bool {
         let bitbucket_answer = e.error == "invalid_request"
             && e.error_description.as_deref() == Some("Invalid resource owner username/password");
-        self.refuses_password_grant()
-            || (bitbucket_answer && !(self.sandbox && self.sandbox_password_grant))
+        self.refuses_password_grant() || (bitbucket_answer && !(self.sandbox && self.sandbox_password_grant))
     }
 }
 
@@ -85,22 +84,13 @@ fn oauth_details(page: ErrorPage, error: &OAuthError) -> ErrorPage {
 }
 
 /// The page for a token request that did not produce a token.
-pub fn token_failure(
-    grant: Grant,
-    endpoint: &str,
-    error: &TokenError,
-    upstream: Upstream,
-) -> ErrorPage {
+pub fn token_failure(grant: Grant, endpoint: &str, error: &TokenError, upstream: Upstream) -> ErrorPage {
     let status = match error {
         TokenError::Refused(e) => Some(e.status),
         TokenError::UnexpectedResponse { status, .. } => Some(*status),
         TokenError::NoResponse { .. } => None,
     };
-    let request = format!(
-        "The {} request (grant_type={}) to {endpoint}",
-        grant.name(),
-        grant.grant_type()
-    );
+    let request = format!("The {} request (grant_type={}) to {endpoint}", grant.name(), grant.grant_type());
     let answered = match status {
         Some(status) => format!("{request} was answered with HTTP {status}."),
         None => format!("{request} got no answer."),
@@ -125,10 +115,7 @@ pub fn token_failure(
         )
         .detail("What happened", message.clone()),
     };
-    let page = page.detail(
-        "Grant",
-        format!("{} (grant_type={})", grant.name(), grant.grant_type()),
-    );
+    let page = page.detail("Grant", format!("{} (grant_type={})", grant.name(), grant.grant_type()));
     let page = page.detail("Token endpoint", format!("POST {endpoint}"));
     match status {
         Some(status) => page.detail("HTTP status from the token endpoint", status.to_string()),
@@ -175,19 +162,11 @@ fn refused(grant: Grant, e: &OAuthError, upstream: Upstream, answered: &str) -> 
                  where this app receives the code."
             ),
         )
-    } else if e.error == "unsupported_grant_type"
-        || description.starts_with("Unsupported grant type")
-    {
+    } else if e.error == "unsupported_grant_type" || description.starts_with("Unsupported grant type") {
         ErrorPage::new(
             StatusCode::BAD_GATEWAY,
-            &format!(
-                "The authorization server does not offer the {}",
-                grant.name()
-            ),
-            &format!(
-                "{answered} It does not support grant_type={}.",
-                grant.grant_type()
-            ),
+            &format!("The authorization server does not offer the {}", grant.name()),
+            &format!("{answered} It does not support grant_type={}.", grant.grant_type()),
             "Point the app at a server that offers this grant, or use the built-in sandbox \
              (\"sandbox\": true in config.json).",
         )
@@ -199,23 +178,13 @@ fn refused(grant: Grant, e: &OAuthError, upstream: Upstream, answered: &str) -> 
             "Try again later.",
         )
     } else {
-        refused_for_grant(
-            grant,
-            upstream.password_refusal_is_removal(e),
-            upstream.sandbox,
-            answered,
-        )
+        refused_for_grant(grant, upstream.password_refusal_is_removal(e), upstream.sandbox, answered)
     };
     oauth_details(page, e)
 }
 
 /// A refusal that is about the grant itself: the password, the code, the refresh token.
-fn refused_for_grant(
-    grant: Grant,
-    grant_removed: bool,
-    sandbox: bool,
-    answered: &str,
-) -> ErrorPage {
+fn refused_for_grant(grant: Grant, grant_removed: bool, sandbox: bool, answered: &str) -> ErrorPage {
     match grant {
         Grant::Password if grant_removed => {
             let who = if sandbox {
@@ -241,9 +210,7 @@ fn refused_for_grant(
         Grant::Password => ErrorPage::new(
             StatusCode::FORBIDDEN,
             "The authorization server refused these credentials",
-            &format!(
-                "{answered} It did not accept the username and password, so no access token was issued."
-            ),
+            &format!("{answered} It did not accept the username and password, so no access token was issued."),
             "Check the username and password and try again. Accounts with two-step verification or single \
              sign-on cannot use this grant at all.",
         ),
@@ -340,11 +307,7 @@ pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool) -> ApiDiagno
     };
     let mut details = vec![("Call".to_owned(), call.to_owned())];
     let (summary, advice) = match error {
-        ApiError::Status {
-            status,
-            message,
-            detail,
-        } => {
+        ApiError::Status { status, message, detail } => {
             details.push(("HTTP status".into(), status.to_string()));
             details.push(("message".into(), message.clone()));
             if let Some(detail) = detail {
@@ -352,7 +315,9 @@ pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool) -> ApiDiagno
             }
             match status {
                 401 if message.contains("expired") => (
-                    format!("{call} was answered with HTTP 401: the access token has expired (Bitbucket's last two hours)."),
+                    format!(
+                        "{call} was answered with HTTP 401: the access token has expired (Bitbucket's last two hours)."
+                    ),
                     renew.to_owned(),
                 ),
                 401 => (
@@ -383,31 +348,20 @@ pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool) -> ApiDiagno
                         .to_owned(),
                 ),
                 410 => (
-                    format!("{call} was answered with HTTP 410: Bitbucket removed this endpoint in 2026 (CHANGE-2770)."),
+                    format!(
+                        "{call} was answered with HTTP 410: Bitbucket removed this endpoint in 2026 (CHANGE-2770)."
+                    ),
                     "Use GET /2.0/user/workspaces, then /2.0/repositories/{workspace}.".to_owned(),
                 ),
                 _ => (format!("{call} was answered with HTTP {status}: {message}"), "Try again later.".to_owned()),
             }
         }
-        ApiError::Transport(TokenError::NoResponse {
-            timed_out, message, ..
-        }) => {
+        ApiError::Transport(TokenError::NoResponse { timed_out, message, .. }) => {
             details.push(("What happened".into(), message.clone()));
-            let what = if *timed_out {
-                "did not answer in time"
-            } else {
-                "could not be reached"
-            };
-            (
-                format!("{call}: the API {what}."),
-                "Check apiUrl and try again later.".to_owned(),
-            )
+            let what = if *timed_out { "did not answer in time" } else { "could not be reached" };
+            (format!("{call}: the API {what}."), "Check apiUrl and try again later.".to_owned())
         }
-        ApiError::Transport(TokenError::UnexpectedResponse {
-            status,
-            problem,
-            excerpt,
-        }) => {
+        ApiError::Transport(TokenError::UnexpectedResponse { status, problem, excerpt }) => {
             details.push(("HTTP status".into(), status.to_string()));
             details.push(("Start of the answer".into(), excerpt.clone()));
             (
@@ -415,26 +369,17 @@ pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool) -> ApiDiagno
                 "Check that apiUrl points at the REST API.".to_owned(),
             )
         }
-        ApiError::Transport(TokenError::Refused(e)) => (
-            format!("{call} was refused: {}", e.error),
-            "Try again later.".to_owned(),
-        ),
+        ApiError::Transport(TokenError::Refused(e)) => {
+            (format!("{call} was refused: {}", e.error), "Try again later.".to_owned())
+        }
     };
-    ApiDiagnosis {
-        summary,
-        advice,
-        details,
-    }
+    ApiDiagnosis { summary, advice, details }
 }
 
 fn scope_list(detail: Option<&Value>, key: &str) -> Option<String> {
     let values = detail?.get(key)?.as_array()?;
     let names: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
-    Some(if names.is_empty() {
-        "none".into()
-    } else {
-        names.join(", ")
-    })
+    Some(if names.is_empty() { "none".into() } else { names.join(", ") })
 }
 
 #[cfg(test)]
@@ -450,68 +395,33 @@ mod tests {
         })
     }
 
-    const BITBUCKET: Upstream = Upstream {
-        bitbucket_org: true,
-        sandbox: false,
-        sandbox_password_grant: false,
-    };
+    const BITBUCKET: Upstream = Upstream { bitbucket_org: true, sandbox: false, sandbox_password_grant: false };
 
     #[test]
     fn every_explanation_names_the_grant_the_endpoint_and_the_status() {
         let page = token_failure(
             Grant::Password,
             "https://bitbucket.org/site/oauth2/access_token",
-            &refusal(
-                401,
-                "invalid_request",
-                "Invalid resource owner username/password",
-            ),
+            &refusal(401, "invalid_request", "Invalid resource owner username/password"),
             BITBUCKET,
         );
         assert_eq!(page.status, StatusCode::FORBIDDEN);
-        assert!(
-            page.explanation.contains("password grant"),
-            "{}",
-            page.explanation
-        );
-        assert!(
-            page.explanation
-                .contains("https://bitbucket.org/site/oauth2/access_token")
-        );
+        assert!(page.explanation.contains("password grant"), "{}", page.explanation);
+        assert!(page.explanation.contains("https://bitbucket.org/site/oauth2/access_token"));
         assert!(page.explanation.contains("HTTP 401"));
         assert!(page.explanation.contains("2022-03-01"));
     }
 
     #[test]
     fn bitbucket_answer_means_removal_except_from_a_sandbox_that_takes_passwords() {
-        let answer = refusal(
-            401,
-            "invalid_request",
-            "Invalid resource owner username/password",
-        );
+        let answer = refusal(401, "invalid_request", "Invalid resource owner username/password");
         let elsewhere = Upstream::default();
-        let open_sandbox = Upstream {
-            bitbucket_org: false,
-            sandbox: true,
-            sandbox_password_grant: true,
-        };
-        let closed_sandbox = Upstream {
-            sandbox_password_grant: false,
-            ..open_sandbox
-        };
+        let open_sandbox = Upstream { bitbucket_org: false, sandbox: true, sandbox_password_grant: true };
+        let closed_sandbox = Upstream { sandbox_password_grant: false, ..open_sandbox };
         let title = |upstream| token_failure(Grant::Password, "u", &answer, upstream).title;
-        assert_eq!(
-            title(elsewhere),
-            "bitbucket.org no longer accepts the password grant"
-        );
-        assert_eq!(
-            title(closed_sandbox),
-            "bitbucket.org no longer accepts the password grant"
-        );
-        assert_eq!(
-            title(open_sandbox),
-            "The authorization server refused these credentials"
-        );
+        assert_eq!(title(elsewhere), "bitbucket.org no longer accepts the password grant");
+        assert_eq!(title(closed_sandbox), "bitbucket.org no longer accepts the password grant");
+        assert_eq!(title(open_sandbox), "The authorization server refused these credentials");
         let standard = refusal(400, "invalid_grant", "Bad credentials");
         assert_eq!(
             token_failure(Grant::Password, "u", &standard, elsewhere).title,
@@ -521,18 +431,11 @@ mod tests {
 
     #[test]
     fn public_consumer_and_missing_callback_are_recognised() {
-        let public = refusal(
-            400,
-            "invalid_grant",
-            "Cannot use client_credentials with a consumer marked as \"public\". x",
-        );
+        let public =
+            refusal(400, "invalid_grant", "Cannot use client_credentials with a consumer marked as \"public\". x");
         let page = token_failure(Grant::ClientCredentials, "u", &public, BITBUCKET);
         assert_eq!(page.title, "Client credentials need a private consumer");
-        let no_callback = refusal(
-            400,
-            "invalid_request",
-            "No callback uri defined for the OAuth client.",
-        );
+        let no_callback = refusal(400, "invalid_request", "No callback uri defined for the OAuth client.");
         let page = token_failure(Grant::AuthorizationCode, "u", &no_callback, BITBUCKET);
         assert!(page.advice.contains(CALLBACK_URL));
     }
@@ -545,12 +448,6 @@ mod tests {
             detail: Some(serde_json::json!({"required": ["account"], "granted": ["repository"]})),
         };
         let diagnosis = api_failure("GET /2.0/user", &error, true);
-        assert!(
-            diagnosis
-                .summary
-                .contains("Required: account; granted: repository"),
-            "{}",
-            diagnosis.summary
-        );
+        assert!(diagnosis.summary.contains("Required: account; granted: repository"), "{}", diagnosis.summary);
     }
 }

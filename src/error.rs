@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::diagnosis::{self, Grant, Upstream};
+use crate::exchange::Exchange;
 use crate::token::{OAuthError, TokenError};
 
 /// Every way a request can fail after its input was accepted.
@@ -27,6 +28,8 @@ pub enum AppError {
         error: TokenError,
         /// What the app knows about the server.
         upstream: Upstream,
+        /// The request and its answer, secrets masked, to show on the page.
+        exchange: Option<Box<Exchange>>,
     },
     /// 400 or 403: the browser came back to `/oauth-callback` with something wrong.
     #[error("authorization callback: {0:?}")]
@@ -51,10 +54,7 @@ pub enum CallbackProblem {
     /// 403: the user pressed Deny (`error=access_denied`).
     Denied,
     /// 400: another `error` from the authorization server (RFC 6749 §4.1.2.1).
-    Error {
-        error: String,
-        description: Option<String>,
-    },
+    Error { error: String, description: Option<String> },
     /// 400: no `code`, `state` or `error` at all: someone opened the address directly.
     Empty,
     /// 400: no `state` parameter.
@@ -82,6 +82,8 @@ pub struct ErrorPage {
     pub advice: String,
     /// Facts worth showing: label and value (status, error code, endpoint, …).
     pub details: Vec<(String, String)>,
+    /// The HTTP exchange that failed, if there was one.
+    pub exchange: Option<Exchange>,
 }
 
 impl ErrorPage {
@@ -93,6 +95,7 @@ impl ErrorPage {
             explanation: explanation.into(),
             advice: advice.into(),
             details: Vec::new(),
+            exchange: None,
         }
     }
 
@@ -115,11 +118,7 @@ impl ErrorPage {
                 "This address exists, but not for this HTTP method.",
                 "Use the form on the start page; the Allow header lists the methods that work here.",
             ),
-            408 => (
-                "Request timed out",
-                "The request took too long to arrive or to be handled.",
-                "Try again.",
-            ),
+            408 => ("Request timed out", "The request took too long to arrive or to be handled.", "Try again."),
             413 => (
                 "Request too large",
                 "The request body is larger than this app accepts.",
@@ -145,11 +144,9 @@ impl ErrorPage {
                 "The request's headers are larger than this app accepts.",
                 "Send fewer or smaller headers.",
             ),
-            400..=499 => (
-                "Bad request",
-                "The request could not be understood.",
-                "Go back to the start page and try again.",
-            ),
+            400..=499 => {
+                ("Bad request", "The request could not be understood.", "Go back to the start page and try again.")
+            }
             _ => (
                 "Something went wrong",
                 "The app failed to handle this request.",
@@ -164,12 +161,10 @@ impl AppError {
     /// The page this error becomes.
     pub fn page(&self) -> ErrorPage {
         match self {
-            AppError::Token {
-                grant,
-                endpoint,
-                error,
-                upstream,
-            } => diagnosis::token_failure(*grant, endpoint, error, *upstream),
+            AppError::Token { grant, endpoint, error, upstream, exchange } => ErrorPage {
+                exchange: exchange.as_deref().cloned(),
+                ..diagnosis::token_failure(*grant, endpoint, error, *upstream)
+            },
             AppError::Callback(problem) => callback_page(problem),
             AppError::CrossSite => ErrorPage::new(
                 StatusCode::FORBIDDEN,
@@ -200,9 +195,7 @@ impl AppError {
 
 fn callback_page(problem: &CallbackProblem) -> ErrorPage {
     let again = "Start again from the start page with \"Sign in with Bitbucket\".";
-    let bad = |title: &str, explanation: &str| {
-        ErrorPage::new(StatusCode::BAD_REQUEST, title, explanation, again)
-    };
+    let bad = |title: &str, explanation: &str| ErrorPage::new(StatusCode::BAD_REQUEST, title, explanation, again);
     match problem {
         CallbackProblem::Denied => ErrorPage::new(
             StatusCode::FORBIDDEN,
@@ -247,10 +240,9 @@ fn callback_page(problem: &CallbackProblem) -> ErrorPage {
             "The sign-in took too long",
             "The state given when the sign-in started has expired (it lasts minutes, not hours).",
         ),
-        CallbackProblem::NoCode => bad(
-            "The code is missing",
-            "The callback's state is right, but it carries no code to exchange for a token.",
-        ),
+        CallbackProblem::NoCode => {
+            bad("The code is missing", "The callback's state is right, but it carries no code to exchange for a token.")
+        }
     }
 }
 
@@ -264,9 +256,7 @@ impl IntoResponse for AppError {
         }
         let mut response = page.status.into_response();
         if let AppError::TooManyAttempts(seconds) = self {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response.extensions_mut().insert(page);
         response
@@ -296,16 +286,13 @@ impl Scrubber {
     /// Adds a Basic-auth pair: the pair's base64 form is a secret too.
     pub fn basic_pair(self, user: &str, password: &str) -> Scrubber {
         use base64::Engine;
-        let encoded =
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         self.secret(password).secret(&encoded)
     }
 
     /// The text with every secret replaced.
     pub fn scrub(&self, text: &str) -> String {
-        self.needles.iter().fold(text.to_owned(), |text, needle| {
-            text.replace(needle, "[redacted]")
-        })
+        self.needles.iter().fold(text.to_owned(), |text, needle| text.replace(needle, "[redacted]"))
     }
 
     /// A token error with every text field scrubbed.
@@ -317,24 +304,12 @@ impl Scrubber {
                 error_uri: e.error_uri.map(|u| self.scrub(&u)),
                 status: e.status,
             }),
-            TokenError::NoResponse {
-                timed_out,
-                connect,
-                message,
-            } => TokenError::NoResponse {
-                timed_out,
-                connect,
-                message: self.scrub(&message),
-            },
-            TokenError::UnexpectedResponse {
-                status,
-                problem,
-                excerpt,
-            } => TokenError::UnexpectedResponse {
-                status,
-                problem: self.scrub(&problem),
-                excerpt: self.scrub(&excerpt),
-            },
+            TokenError::NoResponse { timed_out, connect, message } => {
+                TokenError::NoResponse { timed_out, connect, message: self.scrub(&message) }
+            }
+            TokenError::UnexpectedResponse { status, problem, excerpt } => {
+                TokenError::UnexpectedResponse { status, problem: self.scrub(&problem), excerpt: self.scrub(&excerpt) }
+            }
         }
     }
 }
@@ -345,15 +320,10 @@ mod tests {
 
     #[test]
     fn scrubber_removes_plain_url_encoded_and_basic_forms() {
-        let scrubber = Scrubber::default()
-            .secret("p@ss word")
-            .basic_pair("key", "consumer-secret");
+        let scrubber = Scrubber::default().secret("p@ss word").basic_pair("key", "consumer-secret");
         let text = "echo: p@ss word / p%40ss+word / a2V5OmNvbnN1bWVyLXNlY3JldA== / consumer-secret";
         let clean = scrubber.scrub(text);
-        assert_eq!(
-            clean,
-            "echo: [redacted] / [redacted] / [redacted] / [redacted]"
-        );
+        assert_eq!(clean, "echo: [redacted] / [redacted] / [redacted] / [redacted]");
     }
 
     #[test]

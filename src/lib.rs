@@ -2,7 +2,8 @@
 //!
 //! The modules, one per concern:
 //! - [`token`]: the OAuth 2.0 token requests (copy this file into your own project);
-//! - [`bitbucket`]: the sample REST call, `GET /2.0/user`;
+//! - [`bitbucket`]: the sample REST calls (`GET /2.0/user` and a few more);
+//! - [`exchange`]: each step's HTTP exchange, recorded with secrets masked, as `curl` and Rust;
 //! - [`settings`]: `config.json` and environment variables, validated at start-up;
 //! - [`web`]: the router (every route in [`web::app`]), handlers and middleware;
 //! - [`pages`]: the askama templates and the values they display;
@@ -14,6 +15,7 @@
 pub mod bitbucket;
 pub mod diagnosis;
 pub mod error;
+pub mod exchange;
 pub mod pages;
 pub mod sandbox;
 pub mod security;

@@ -35,8 +35,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,hyper=warn,reqwest=warn")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,hyper=warn,reqwest=warn")),
         )
         .init();
 
@@ -48,10 +47,7 @@ async fn main() -> ExitCode {
         }
     };
     if !args.static_dir.is_dir() {
-        eprintln!(
-            "error: --static-dir {}: not a folder (run from the project's root)",
-            args.static_dir.display()
-        );
+        eprintln!("error: --static-dir {}: not a folder (run from the project's root)", args.static_dir.display());
         return ExitCode::FAILURE;
     }
     settings.static_dir = args.static_dir;
@@ -60,9 +56,7 @@ async fn main() -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!(
-                "error: cannot listen on {addr}: {error} (choose another with --port or PORT)"
-            );
+            eprintln!("error: cannot listen on {addr}: {error} (choose another with --port or PORT)");
             return ExitCode::FAILURE;
         }
     };

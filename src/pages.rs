@@ -3,9 +3,12 @@
 
 use askama::Template;
 
-use crate::bitbucket::UserProfile;
+use serde_json::Value;
+
+use crate::bitbucket::{SampleCall, UserProfile, pretty};
 use crate::diagnosis::{ApiDiagnosis, Grant};
 use crate::error::ErrorPage;
+use crate::exchange::{Exchange, partial};
 use crate::sandbox::{DEMO_PASSWORD, DEMO_USERNAME};
 use crate::token::TokenResponse;
 
@@ -45,22 +48,24 @@ pub struct IndexTemplate<'a> {
 impl<'a> IndexTemplate<'a> {
     /// The start page with an empty form.
     pub fn new(layout: &'a Layout) -> Self {
-        IndexTemplate {
-            layout,
-            form_error: None,
-            username: String::new(),
-        }
+        IndexTemplate { layout, form_error: None, username: String::new() }
     }
 }
 
-/// A token response, ready to display.
+/// A token response, ready to display: secrets masked, the full values kept for the reveal control
+/// and the page's forms.
 pub struct TokenView {
     pub access_token: String,
+    /// `abcd…wxyz`
+    pub access_token_masked: String,
     pub token_type: String,
     pub expires_in: Option<u64>,
-    /// The moment the access token expires, in UTC.
+    /// The moment the access token expires, in UTC, for people: `2026-11-23 05:30:00 UTC`.
     pub expires_at: Option<String>,
+    /// The same moment in RFC 3339, for the countdown script.
+    pub expires_at_rfc3339: Option<String>,
     pub refresh_token: Option<String>,
+    pub refresh_token_masked: Option<String>,
     pub scopes: Vec<String>,
     /// Bitbucket's `state`: which grant produced the token.
     pub grant: Option<String>,
@@ -69,46 +74,82 @@ pub struct TokenView {
 impl TokenView {
     /// Takes what is shown from a token response; the expiry is counted from now.
     pub fn new(token: &TokenResponse) -> TokenView {
+        let expires_at = token.expires_in.and_then(expiry_time);
         TokenView {
             access_token: token.access_token.clone(),
+            access_token_masked: partial(&token.access_token),
             token_type: token.token_type.clone(),
             expires_in: token.expires_in,
-            expires_at: token.expires_in.map(expiry_time),
+            expires_at: expires_at.map(|t| t.format(HUMAN_TIME).unwrap_or_default()),
+            expires_at_rfc3339: expires_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
             refresh_token: token.refresh_token.clone(),
-            scopes: token
-                .granted_scopes()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            refresh_token_masked: token.refresh_token.as_deref().map(partial),
+            scopes: token.granted_scopes().into_iter().map(str::to_owned).collect(),
             grant: token.state.clone(),
         }
     }
-}
 
-impl TokenView {
     /// The token a refresh replaced: only the two token values are known.
-    pub fn previous(access_token: String, refresh_token: String) -> TokenView {
+    pub fn previous(access_token: &str, refresh_token: &str) -> TokenView {
         TokenView {
-            access_token,
+            access_token: access_token.to_owned(),
+            access_token_masked: partial(access_token),
             token_type: String::new(),
             expires_in: None,
             expires_at: None,
-            refresh_token: Some(refresh_token),
+            expires_at_rfc3339: None,
+            refresh_token: Some(refresh_token.to_owned()),
+            refresh_token_masked: Some(partial(refresh_token)),
             scopes: Vec::new(),
             grant: None,
         }
     }
 }
 
-/// Now plus `seconds`, as `2026-11-23 05:30:00 UTC`.
-fn expiry_time(seconds: u64) -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
-    let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
-    time::OffsetDateTime::now_utc()
-        .checked_add(time::Duration::seconds(seconds))
-        .and_then(|t| t.format(format).ok())
-        .unwrap_or_else(|| "far in the future".into())
+const HUMAN_TIME: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+
+/// Now plus `seconds`.
+fn expiry_time(seconds: u64) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::now_utc().checked_add(time::Duration::seconds(i64::try_from(seconds).ok()?))
+}
+
+/// One sample API call: its exchange, and what came of it.
+pub struct ApiStep {
+    pub call: SampleCall,
+    pub exchange: Exchange,
+    /// The account, for `/2.0/user`.
+    pub profile: Option<UserProfile>,
+    /// The answer, pretty-printed, for the other calls.
+    pub json: Option<String>,
+    /// What went wrong, when the call failed.
+    pub problem: Option<ApiDiagnosis>,
+}
+
+impl ApiStep {
+    /// Sorts an answer into what the page shows for this call.
+    pub fn new(call: SampleCall, exchange: Exchange, json: Option<Value>, problem: Option<ApiDiagnosis>) -> ApiStep {
+        let (profile, json) = match (call, json) {
+            (SampleCall::User, Some(json)) => (Some(UserProfile::from_json(json)), None),
+            (_, json) => (None, json.as_ref().map(pretty)),
+        };
+        ApiStep { call, exchange, profile, json, problem }
+    }
+}
+
+/// `templates/api_step.html` alone: what the page's script adds after "call again".
+#[derive(Template)]
+#[template(path = "api_step_fragment.html")]
+pub struct ApiStepFragment<'a> {
+    pub api: &'a ApiStep,
+}
+
+/// `templates/api_call.html`: a sample call on a page of its own (when the script is off).
+#[derive(Template)]
+#[template(path = "api_call.html")]
+pub struct ApiCallTemplate<'a> {
+    pub layout: &'a Layout,
+    pub api: &'a ApiStep,
 }
 
 /// `templates/result.html`: the token and the sample call's answer, for any grant.
@@ -121,12 +162,12 @@ pub struct ResultTemplate<'a> {
     pub token: TokenView,
     /// After a refresh: the tokens it replaced.
     pub previous: Option<TokenView>,
-    /// The account, when the API call worked.
-    pub profile: Option<UserProfile>,
-    /// What went wrong, when the API call failed.
-    pub api_error: Option<ApiDiagnosis>,
-    /// The sample call, e.g. `GET https://api.bitbucket.org/2.0/user`.
-    pub api_call: String,
+    /// Step 1: the token request, as sent and answered.
+    pub token_exchange: Exchange,
+    /// Step 2: the sample API call made with the new token.
+    pub api: ApiStep,
+    /// The calls offered again with the same token.
+    pub calls: [SampleCall; 4],
 }
 
 impl ResultTemplate<'_> {
@@ -177,11 +218,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn expiry_time_is_formatted_in_utc() {
-        let text = expiry_time(7200);
-        assert!(
-            text.ends_with(" UTC") && text.len() == "2026-11-23 05:30:00 UTC".len(),
-            "{text}"
-        );
+    fn expiry_is_shown_in_utc_for_people_and_in_rfc3339_for_the_countdown() {
+        let token: TokenResponse = serde_json::from_str(
+            r#"{"access_token":"abcdefghijklmnopqrstuvwxyz","token_type":"bearer","expires_in":7200}"#,
+        )
+        .unwrap();
+        let view = TokenView::new(&token);
+        let human = view.expires_at.unwrap();
+        assert!(human.ends_with(" UTC") && human.len() == "2026-11-23 05:30:00 UTC".len(), "{human}");
+        assert!(view.expires_at_rfc3339.unwrap().ends_with('Z'));
+        assert_eq!(view.access_token_masked, "abcd…wxyz");
     }
 }

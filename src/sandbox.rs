@@ -158,26 +158,15 @@ fn insert_capped(map: &mut HashMap<String, Grant>, key: String, grant: Grant) {
 impl Sandbox {
     /// A sandbox with the given options.
     pub fn new(options: SandboxOptions) -> Arc<Sandbox> {
-        Arc::new(Sandbox {
-            options,
-            issued: Mutex::default(),
-        })
+        Arc::new(Sandbox { options, issued: Mutex::default() })
     }
 
     fn issued(&self) -> std::sync::MutexGuard<'_, Issued> {
-        self.issued
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.issued.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Issues a token response; `with_refresh` is false for client credentials (Bitbucket 2026).
-    fn issue(
-        &self,
-        username: &str,
-        consumer: &'static str,
-        grant_type: &str,
-        with_refresh: bool,
-    ) -> Value {
+    fn issue(&self, username: &str, consumer: &'static str, grant_type: &str, with_refresh: bool) -> Value {
         let now = Instant::now();
         let access_token = crate::random_token();
         let grant = Grant {
@@ -197,10 +186,7 @@ impl Sandbox {
         if with_refresh {
             let refresh_token = crate::random_token();
             // Refresh tokens expire after three months unused.
-            let refresh = Grant {
-                expires_at: now + Duration::from_secs(90 * 24 * 3600),
-                ..grant.clone()
-            };
+            let refresh = Grant { expires_at: now + Duration::from_secs(90 * 24 * 3600), ..grant.clone() };
             insert_capped(&mut issued.refresh, refresh_token.clone(), refresh);
             body["refresh_token"] = Value::String(refresh_token);
         }
@@ -240,10 +226,7 @@ impl Sandbox {
 /// The sandbox's routes, to be nested where it is served (the app uses `/sandbox`).
 pub fn router<S: Clone + Send + Sync + 'static>(sandbox: Arc<Sandbox>) -> Router<S> {
     Router::new()
-        .route(
-            "/site/oauth2/authorize",
-            get(consent_page).post(consent_decision),
-        )
+        .route("/site/oauth2/authorize", get(consent_page).post(consent_decision))
         .route("/site/oauth2/access_token", post(access_token))
         .route("/api/2.0/user", get(user))
         .route("/api/2.0/user/emails", get(emails))
@@ -259,54 +242,28 @@ pub fn router<S: Clone + Send + Sync + 'static>(sandbox: Arc<Sandbox>) -> Router
 #[derive(Debug)]
 enum Refusal {
     /// The token endpoint's shape: `{"error_description": …, "error": …}`.
-    OAuth {
-        status: StatusCode,
-        error: &'static str,
-        description: String,
-    },
+    OAuth { status: StatusCode, error: &'static str, description: String },
     /// The REST API's shape: `{"type": "error", "error": {"message": …, "detail": …}}`.
-    Api {
-        status: StatusCode,
-        message: &'static str,
-        detail: Option<Value>,
-    },
+    Api { status: StatusCode, message: &'static str, detail: Option<Value> },
 }
 
 impl Refusal {
     fn oauth(status: StatusCode, error: &'static str, description: impl Into<String>) -> Refusal {
-        Refusal::OAuth {
-            status,
-            error,
-            description: description.into(),
-        }
+        Refusal::OAuth { status, error, description: description.into() }
     }
 
     fn api(status: StatusCode, message: &'static str) -> Refusal {
-        Refusal::Api {
-            status,
-            message,
-            detail: None,
-        }
+        Refusal::Api { status, message, detail: None }
     }
 }
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
-            Refusal::OAuth {
-                status,
-                error,
-                description,
-            } => (
-                status,
-                Json(json!({"error_description": description, "error": error})),
-            )
-                .into_response(),
-            Refusal::Api {
-                status,
-                message,
-                detail,
-            } => {
+            Refusal::OAuth { status, error, description } => {
+                (status, Json(json!({"error_description": description, "error": error}))).into_response()
+            }
+            Refusal::Api { status, message, detail } => {
                 let mut error = json!({"message": message});
                 if let Some(detail) = detail {
                     error["detail"] = detail;
@@ -343,11 +300,7 @@ fn authenticate_client(headers: &HeaderMap) -> Result<&'static Consumer, Refusal
         .and_then(|pair| pair.split_once(':'))
         .and_then(|(key, secret)| consumer(key).filter(|c| c.secret == secret))
         .ok_or_else(|| {
-            Refusal::oauth(
-                StatusCode::BAD_REQUEST,
-                "unauthorized_client",
-                "Invalid OAuth client credentials",
-            )
+            Refusal::oauth(StatusCode::BAD_REQUEST, "unauthorized_client", "Invalid OAuth client credentials")
         })
 }
 
@@ -368,12 +321,7 @@ async fn access_token(
         "password" => {
             let valid = field("username") == DEMO_USERNAME && field("password") == DEMO_PASSWORD;
             if sandbox.options.password_grant && valid {
-                Ok(Json(sandbox.issue(
-                    DEMO_USERNAME,
-                    consumer.key,
-                    "password",
-                    true,
-                )))
+                Ok(Json(sandbox.issue(DEMO_USERNAME, consumer.key, "password", true)))
             } else {
                 // What bitbucket.org answered to a wrong password, and to every password since 2022.
                 Err(Refusal::oauth(
@@ -391,43 +339,17 @@ async fn access_token(
                     "No callback uri defined for the OAuth client.",
                 ));
             }
-            let grant = sandbox
-                .redeem(|issued| &mut issued.codes, field("code"), consumer.key)
-                .ok_or_else(|| {
-                    Refusal::oauth(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_grant",
-                        "Invalid authorization code",
-                    )
-                })?;
-            Ok(Json(sandbox.issue(
-                &grant.username,
-                consumer.key,
-                "authorization_code",
-                true,
-            )))
+            let grant = sandbox.redeem(|issued| &mut issued.codes, field("code"), consumer.key).ok_or_else(|| {
+                Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid authorization code")
+            })?;
+            Ok(Json(sandbox.issue(&grant.username, consumer.key, "authorization_code", true)))
         }
         "refresh_token" => {
             // Rotation: the refresh token is taken out here, and a new one comes with the answer.
             let grant = sandbox
-                .redeem(
-                    |issued| &mut issued.refresh,
-                    field("refresh_token"),
-                    consumer.key,
-                )
-                .ok_or_else(|| {
-                    Refusal::oauth(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_request",
-                        "Invalid refresh_token",
-                    )
-                })?;
-            Ok(Json(sandbox.issue(
-                &grant.username,
-                consumer.key,
-                "refresh_token",
-                true,
-            )))
+                .redeem(|issued| &mut issued.refresh, field("refresh_token"), consumer.key)
+                .ok_or_else(|| Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_request", "Invalid refresh_token"))?;
+            Ok(Json(sandbox.issue(&grant.username, consumer.key, "refresh_token", true)))
         }
         "client_credentials" if !consumer.private => Err(Refusal::oauth(
             StatusCode::BAD_REQUEST,
@@ -436,22 +358,11 @@ async fn access_token(
              consumers should use urn:bitbucket:oauth2:jwt instead.",
         )),
         // The token acts as the consumer's owner; since 2026 there is no refresh token.
-        "client_credentials" => Ok(Json(sandbox.issue(
-            DEMO_USERNAME,
-            consumer.key,
-            "client_credentials",
-            false,
-        ))),
-        "" => Err(Refusal::oauth(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "Unsupported grant type: None",
-        )),
-        other => Err(Refusal::oauth(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            format!("Unsupported grant type: {other}"),
-        )),
+        "client_credentials" => Ok(Json(sandbox.issue(DEMO_USERNAME, consumer.key, "client_credentials", false))),
+        "" => Err(Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "Unsupported grant type: None")),
+        other => {
+            Err(Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_grant", format!("Unsupported grant type: {other}")))
+        }
     }
 }
 
@@ -491,13 +402,9 @@ fn consent_response(status: StatusCode, page: ConsentTemplate<'_>) -> Response {
 /// Checks an authorization request; on failure, Bitbucket shows an HTML page (it cannot redirect
 /// back to a client it does not trust).
 fn check_authorize(params: &AuthorizeParams) -> Result<&'static Consumer, String> {
-    let consumer = consumer(&params.client_id)
-        .ok_or_else(|| format!("Invalid client_id: {:?}", params.client_id))?;
+    let consumer = consumer(&params.client_id).ok_or_else(|| format!("Invalid client_id: {:?}", params.client_id))?;
     if params.response_type != "code" {
-        return Err(format!(
-            "Unsupported response_type: {:?}; use response_type=code",
-            params.response_type
-        ));
+        return Err(format!("Unsupported response_type: {:?}; use response_type=code", params.response_type));
     }
     if !consumer.has_callback {
         return Err("No callback uri defined for the OAuth client.".into());
@@ -558,12 +465,7 @@ async fn consent_decision(State(sandbox): State<Arc<Sandbox>>, body: Bytes) -> R
     if let Some(state) = &params.state {
         query.append_pair("state", state);
     }
-    Redirect::to(&format!(
-        "{}?{}",
-        sandbox.options.callback_url,
-        query.finish()
-    ))
-    .into_response()
+    Redirect::to(&format!("{}?{}", sandbox.options.callback_url, query.finish())).into_response()
 }
 
 /// Checks `Authorization: Bearer …` (the only place Bitbucket accepts a token since 2026).
@@ -576,14 +478,10 @@ fn authenticate_bearer(sandbox: &Sandbox, headers: &HeaderMap) -> Result<Grant, 
         .map(|(_, token)| token.trim())
         .ok_or_else(|| Refusal::api(StatusCode::UNAUTHORIZED, "Authentication required."))?;
     match sandbox.lookup_access(token) {
-        None => Err(Refusal::api(
-            StatusCode::UNAUTHORIZED,
-            "Invalid access token.",
-        )),
-        Some(grant) if grant.expires_at <= Instant::now() => Err(Refusal::api(
-            StatusCode::UNAUTHORIZED,
-            "Access token expired.",
-        )),
+        None => Err(Refusal::api(StatusCode::UNAUTHORIZED, "Invalid access token.")),
+        Some(grant) if grant.expires_at <= Instant::now() => {
+            Err(Refusal::api(StatusCode::UNAUTHORIZED, "Access token expired."))
+        }
         Some(grant) => Ok(grant),
     }
 }
@@ -610,10 +508,7 @@ fn profile(username: &str) -> Value {
 }
 
 /// `GET /2.0/user`
-async fn user(
-    State(sandbox): State<Arc<Sandbox>>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, Refusal> {
+async fn user(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap) -> Result<Json<Value>, Refusal> {
     let grant = authenticate_bearer(&sandbox, &headers)?;
     Ok(Json(profile(&grant.username)))
 }
@@ -636,10 +531,7 @@ fn require_scope(grant: &Grant, scope: &str) -> Result<(), Refusal> {
 }
 
 /// `GET /2.0/user/emails`
-async fn emails(
-    State(sandbox): State<Arc<Sandbox>>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, Refusal> {
+async fn emails(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap) -> Result<Json<Value>, Refusal> {
     let grant = authenticate_bearer(&sandbox, &headers)?;
     require_scope(&grant, "email")?;
     Ok(page(vec![json!({
@@ -649,10 +541,7 @@ async fn emails(
 }
 
 /// `GET /2.0/user/workspaces`
-async fn workspaces(
-    State(sandbox): State<Arc<Sandbox>>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, Refusal> {
+async fn workspaces(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap) -> Result<Json<Value>, Refusal> {
     let grant = authenticate_bearer(&sandbox, &headers)?;
     require_scope(&grant, "account")?;
     Ok(page(vec![json!({

@@ -28,18 +28,9 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 /// The headers added to every response (unless a handler set them already).
 pub fn security_headers() -> [(HeaderName, HeaderValue); 4] {
     [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ),
-        (
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ),
-        (
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ),
+        (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY)),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
     ]
 }
@@ -57,18 +48,11 @@ pub async fn add_security_headers(request: Request, next: Next) -> Response {
 /// Refuses a request target over [`MAX_URI_BYTES`] (414) or headers over [`MAX_HEADER_BYTES`]
 /// (431) before any handler reads them. (hyper's own, larger limits stop anything bigger.)
 pub async fn limit_request_size(request: Request, next: Next) -> Response {
-    let uri_bytes = request
-        .uri()
-        .path_and_query()
-        .map_or(0, |p| p.as_str().len());
+    let uri_bytes = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if uri_bytes > MAX_URI_BYTES {
         return StatusCode::URI_TOO_LONG.into_response();
     }
-    let header_bytes: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
+    let header_bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
     if header_bytes > MAX_HEADER_BYTES {
         return StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response();
     }
@@ -79,11 +63,7 @@ pub async fn limit_request_size(request: Request, next: Next) -> Response {
 /// or an `Origin` whose host and port differ from the request's `Host` (`Origin: null` counts as
 /// foreign). Requests with neither header (curl, scripts) are not cross-site.
 pub fn is_cross_site(headers: &HeaderMap) -> bool {
-    let value = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-    };
+    let value = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     if value(HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
         return true;
     }
@@ -110,20 +90,15 @@ pub fn takes_credentials(method: &Method, path: &str) -> bool {
     method == Method::POST
         && matches!(
             path,
-            "/oauth-callback"
-                | "/client-credentials"
-                | "/refresh"
-                | "/sandbox/site/oauth2/authorize"
+            "/oauth-callback" | "/client-credentials" | "/refresh" | "/api-call" | "/sandbox/site/oauth2/authorize"
         )
 }
 
 /// Pages that take a credential or show a token, and so must not be cached (RFC 6749 §5.1):
 /// the start page's form, every grant's result page, the callback, the sandbox's OAuth pages.
 pub fn shows_or_takes_credentials(path: &str) -> bool {
-    matches!(
-        path,
-        "/" | "/oauth-callback" | "/authorize" | "/client-credentials" | "/refresh"
-    ) || path.starts_with("/sandbox/site/oauth2/")
+    matches!(path, "/" | "/oauth-callback" | "/authorize" | "/client-credentials" | "/refresh" | "/api-call")
+        || path.starts_with("/sandbox/site/oauth2/")
 }
 
 /// Counts failed credential attempts per client over a sliding minute.
@@ -140,17 +115,11 @@ const MAX_TRACKED_CLIENTS: usize = 10_000;
 impl FailedAttempts {
     /// Allows `per_minute` failures a minute per client; the next attempt is refused.
     pub fn new(per_minute: u32) -> FailedAttempts {
-        FailedAttempts {
-            per_minute,
-            window: Duration::from_secs(60),
-            seen: Mutex::default(),
-        }
+        FailedAttempts { per_minute, window: Duration::from_secs(60), seen: Mutex::default() }
     }
 
     fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
-        self.seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// `Some(seconds to wait)` when `client` has used up its failures for now.
@@ -158,21 +127,14 @@ impl FailedAttempts {
         let now = Instant::now();
         let mut seen = self.seen();
         let failures = seen.get_mut(&client)?;
-        while failures
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
+        while failures.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
             failures.pop_front();
         }
         if failures.len() < self.per_minute as usize {
             return None;
         }
         let oldest = failures.front().copied().unwrap_or(now);
-        Some(
-            (self.window.saturating_sub(now.duration_since(oldest)))
-                .as_secs()
-                .max(1),
-        )
+        Some((self.window.saturating_sub(now.duration_since(oldest))).as_secs().max(1))
     }
 
     /// Records one failed attempt by `client`.
@@ -181,11 +143,7 @@ impl FailedAttempts {
         let mut seen = self.seen();
         if seen.len() >= MAX_TRACKED_CLIENTS && !seen.contains_key(&client) {
             let window = self.window;
-            seen.retain(|_, failures| {
-                failures
-                    .back()
-                    .is_some_and(|t| now.duration_since(*t) < window)
-            });
+            seen.retain(|_, failures| failures.back().is_some_and(|t| now.duration_since(*t) < window));
             if seen.len() >= MAX_TRACKED_CLIENTS {
                 seen.clear();
             }
@@ -205,10 +163,7 @@ mod tests {
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
-            map.insert(
-                HeaderName::from_static(name),
-                HeaderValue::from_static(value),
-            );
+            map.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
         }
         map
     }
@@ -216,30 +171,15 @@ mod tests {
     #[test]
     fn same_origin_and_header_less_requests_are_not_cross_site() {
         assert!(!is_cross_site(&headers(&[])));
-        assert!(!is_cross_site(&headers(&[
-            ("host", "localhost:3000"),
-            ("origin", "http://localhost:3000")
-        ])));
-        assert!(!is_cross_site(&headers(&[(
-            "sec-fetch-site",
-            "same-origin"
-        )])));
+        assert!(!is_cross_site(&headers(&[("host", "localhost:3000"), ("origin", "http://localhost:3000")])));
+        assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
     }
 
     #[test]
     fn foreign_null_and_cross_site_requests_are_cross_site() {
-        assert!(is_cross_site(&headers(&[
-            ("host", "localhost:3000"),
-            ("origin", "https://evil.example")
-        ])));
-        assert!(is_cross_site(&headers(&[
-            ("host", "localhost:3000"),
-            ("origin", "http://localhost:3001")
-        ])));
-        assert!(is_cross_site(&headers(&[
-            ("host", "localhost:3000"),
-            ("origin", "null")
-        ])));
+        assert!(is_cross_site(&headers(&[("host", "localhost:3000"), ("origin", "https://evil.example")])));
+        assert!(is_cross_site(&headers(&[("host", "localhost:3000"), ("origin", "http://localhost:3001")])));
+        assert!(is_cross_site(&headers(&[("host", "localhost:3000"), ("origin", "null")])));
         assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
     }
 

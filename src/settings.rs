@@ -60,10 +60,7 @@ pub struct UpstreamLimits {
 
 impl Default for UpstreamLimits {
     fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(5),
-            timeout: Duration::from_secs(10),
-        }
+        Self { connect_timeout: Duration::from_secs(5), timeout: Duration::from_secs(10) }
     }
 }
 
@@ -97,16 +94,10 @@ pub struct ConfigError {
 impl Settings {
     /// Reads `config_path`, applies overrides from `env` (a lookup such as
     /// `|name| std::env::var(name).ok()`), and validates the result.
-    pub fn load(
-        config_path: &Path,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Settings, ConfigError> {
+    pub fn load(config_path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
         let file_name = config_path.display().to_string();
-        let file_error = |key: &'static str, problem: String| ConfigError {
-            source_name: file_name.clone(),
-            key,
-            problem,
-        };
+        let file_error =
+            |key: &'static str, problem: String| ConfigError { source_name: file_name.clone(), key, problem };
         let text = std::fs::read_to_string(config_path)
             .map_err(|e| file_error("(file)", format!("cannot read the config file: {e}")))?;
         let file: ConfigFile = serde_json::from_str(&text).map_err(|e| {
@@ -123,28 +114,17 @@ impl Settings {
             let (value, source_name) = pick(var, from_file);
             match value {
                 Some(value) if !value.trim().is_empty() => Ok(value),
-                Some(_) => Err(ConfigError {
-                    source_name,
-                    key,
-                    problem: "must not be empty".into(),
-                }),
-                None => Err(ConfigError {
-                    source_name,
-                    key,
-                    problem: format!("missing; set it in the file or in {var}"),
-                }),
+                Some(_) => Err(ConfigError { source_name, key, problem: "must not be empty".into() }),
+                None => {
+                    Err(ConfigError { source_name, key, problem: format!("missing; set it in the file or in {var}") })
+                }
             }
         };
-        let url =
-            |key: &'static str, var: &'static str, from_file: Option<String>, default: &str| {
-                let (value, source_name) = pick(var, from_file);
-                let value = value.unwrap_or_else(|| default.to_owned());
-                parse_base_url(&value).map_err(|problem| ConfigError {
-                    source_name,
-                    key,
-                    problem,
-                })
-            };
+        let url = |key: &'static str, var: &'static str, from_file: Option<String>, default: &str| {
+            let (value, source_name) = pick(var, from_file);
+            let value = value.unwrap_or_else(|| default.to_owned());
+            parse_base_url(&value).map_err(|problem| ConfigError { source_name, key, problem })
+        };
 
         let consumer_key = required("consumerKey", "BITBUCKET_CONSUMER_KEY", file.consumer_key)?;
         let consumer_secret = required(
@@ -152,38 +132,19 @@ impl Settings {
             "BITBUCKET_CONSUMER_SECRET",
             file.consumer_secret.map(|s| s.expose_secret().to_owned()),
         )?;
-        let bitbucket_url = url(
-            "bitbucketUrl",
-            "BITBUCKET_URL",
-            file.bitbucket_url,
-            "https://bitbucket.org",
-        )?;
-        let api_url = url(
-            "apiUrl",
-            "BITBUCKET_API_URL",
-            file.api_url,
-            "https://api.bitbucket.org",
-        )?;
-        let flag = |key: &'static str,
-                    var: &'static str,
-                    from_file: Option<bool>,
-                    default: bool| {
-            match env(var) {
-                Some(value) => parse_bool(&value).ok_or_else(|| ConfigError {
-                    source_name: format!("environment variable {var}"),
-                    key,
-                    problem: format!("{value:?} is not true or false"),
-                }),
-                None => Ok(from_file.unwrap_or(default)),
-            }
+        let bitbucket_url = url("bitbucketUrl", "BITBUCKET_URL", file.bitbucket_url, "https://bitbucket.org")?;
+        let api_url = url("apiUrl", "BITBUCKET_API_URL", file.api_url, "https://api.bitbucket.org")?;
+        let flag = |key: &'static str, var: &'static str, from_file: Option<bool>, default: bool| match env(var) {
+            Some(value) => parse_bool(&value).ok_or_else(|| ConfigError {
+                source_name: format!("environment variable {var}"),
+                key,
+                problem: format!("{value:?} is not true or false"),
+            }),
+            None => Ok(from_file.unwrap_or(default)),
         };
         let sandbox = flag("sandbox", "BITBUCKET_SANDBOX", file.sandbox, false)?;
-        let password_grant = flag(
-            "sandboxPasswordGrant",
-            "BITBUCKET_SANDBOX_PASSWORD_GRANT",
-            file.sandbox_password_grant,
-            true,
-        )?;
+        let password_grant =
+            flag("sandboxPasswordGrant", "BITBUCKET_SANDBOX_PASSWORD_GRANT", file.sandbox_password_grant, true)?;
         let seconds = |key: &'static str, value: Option<u64>, default: Duration| match value {
             None => Ok(default),
             Some(0) => Err(file_error(key, "must be at least 1 second".into())),
@@ -192,19 +153,12 @@ impl Settings {
         let defaults = UpstreamLimits::default();
         let upstream = UpstreamLimits {
             timeout: seconds("timeoutSeconds", file.timeout_seconds, defaults.timeout)?,
-            connect_timeout: seconds(
-                "connectTimeoutSeconds",
-                file.connect_timeout_seconds,
-                defaults.connect_timeout,
-            )?,
+            connect_timeout: seconds("connectTimeoutSeconds", file.connect_timeout_seconds, defaults.connect_timeout)?,
         };
 
         let failed_attempts_per_minute = match file.failed_attempts_per_minute {
             Some(0) => {
-                return Err(file_error(
-                    "failedAttemptsPerMinute",
-                    "must be at least 1".into(),
-                ));
+                return Err(file_error("failedAttemptsPerMinute", "must be at least 1".into()));
             }
             Some(n) => n,
             None => DEFAULT_FAILED_ATTEMPTS_PER_MINUTE,
@@ -216,10 +170,7 @@ impl Settings {
             bitbucket_url,
             api_url,
             sandbox,
-            sandbox_options: SandboxOptions {
-                password_grant,
-                ..SandboxOptions::default()
-            },
+            sandbox_options: SandboxOptions { password_grant, ..SandboxOptions::default() },
             upstream,
             state_lifetime: DEFAULT_STATE_LIFETIME,
             failed_attempts_per_minute,
@@ -252,8 +203,7 @@ impl Settings {
 /// Parses a base URL such as `https://bitbucket.org`: http or https, a host, no credentials,
 /// query or fragment. A trailing slash is removed so paths can be appended.
 pub fn parse_base_url(value: &str) -> Result<Url, String> {
-    let url =
-        Url::parse(value.trim()).map_err(|e| format!("{value:?} is not a valid URL ({e})"))?;
+    let url = Url::parse(value.trim()).map_err(|e| format!("{value:?} is not a valid URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{value:?} must start with http:// or https://"));
     }
@@ -261,9 +211,7 @@ pub fn parse_base_url(value: &str) -> Result<Url, String> {
         return Err(format!("{value:?} has no host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "{value:?} must not contain credentials; use consumerKey/consumerSecret"
-        ));
+        return Err(format!("{value:?} must not contain credentials; use consumerKey/consumerSecret"));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!("{value:?} must not have a query or fragment"));
@@ -304,8 +252,7 @@ mod tests {
             pub fn new() -> Dir {
                 static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
                 let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let path =
-                    std::env::temp_dir().join(format!("bb-settings-{}-{n}", std::process::id()));
+                let path = std::env::temp_dir().join(format!("bb-settings-{}-{n}", std::process::id()));
                 std::fs::create_dir_all(&path).unwrap();
                 Dir(path)
             }
@@ -322,10 +269,7 @@ mod tests {
 
     fn load(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let (_dir, path) = write_config(text);
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::load(&path, |name| env.get(name).cloned())
     }
 
@@ -339,10 +283,7 @@ mod tests {
             join(&settings.bitbucket_url, "/site/oauth2/access_token"),
             "https://bitbucket.org/site/oauth2/access_token"
         );
-        assert_eq!(
-            join(&settings.api_url, "/2.0/user"),
-            "https://api.bitbucket.org/2.0/user"
-        );
+        assert_eq!(join(&settings.api_url, "/2.0/user"), "https://api.bitbucket.org/2.0/user");
         assert!(!settings.sandbox);
     }
 
@@ -361,14 +302,8 @@ mod tests {
         .unwrap();
         assert_eq!(settings.consumer_key, "env-key");
         assert_eq!(settings.consumer_secret.expose_secret(), "env-secret");
-        assert_eq!(
-            join(&settings.bitbucket_url, "/x"),
-            "http://127.0.0.1:8080/auth/x"
-        );
-        assert_eq!(
-            join(&settings.api_url, "/2.0/user"),
-            "http://127.0.0.1:8081/2.0/user"
-        );
+        assert_eq!(join(&settings.bitbucket_url, "/x"), "http://127.0.0.1:8080/auth/x");
+        assert_eq!(join(&settings.api_url, "/2.0/user"), "http://127.0.0.1:8081/2.0/user");
         assert!(settings.sandbox);
     }
 
@@ -376,11 +311,7 @@ mod tests {
     fn empty_consumer_key_names_the_key() {
         let err = load(r#"{"consumerKey": " ", "consumerSecret": "s"}"#, &[]).unwrap_err();
         assert_eq!(err.key, "consumerKey");
-        assert!(
-            err.to_string()
-                .contains("config.json: consumerKey: must not be empty"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("config.json: consumerKey: must not be empty"), "{err}");
     }
 
     #[test]
@@ -394,18 +325,11 @@ mod tests {
 
     #[test]
     fn bad_url_is_refused_with_the_key() {
-        let err = load(
-            r#"{"consumerKey":"k","consumerSecret":"s","apiUrl":"ftp://x"}"#,
-            &[],
-        )
-        .unwrap_err();
+        let err = load(r#"{"consumerKey":"k","consumerSecret":"s","apiUrl":"ftp://x"}"#, &[]).unwrap_err();
         assert_eq!(err.key, "apiUrl");
         let err = load(MINIMAL, &[("BITBUCKET_URL", "not a url")]).unwrap_err();
         assert_eq!(err.key, "bitbucketUrl");
-        assert!(
-            err.to_string()
-                .starts_with("environment variable BITBUCKET_URL: bitbucketUrl:")
-        );
+        assert!(err.to_string().starts_with("environment variable BITBUCKET_URL: bitbucketUrl:"));
     }
 
     #[test]
@@ -413,10 +337,7 @@ mod tests {
         let err = load("{\"consumerKey\": ", &[]).unwrap_err();
         assert!(err.to_string().contains("not a valid config file"), "{err}");
         let err = load(r#"{"consumerkey":"k","consumerSecret":"s"}"#, &[]).unwrap_err();
-        assert!(
-            err.to_string().contains("unknown field `consumerkey`"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("unknown field `consumerkey`"), "{err}");
     }
 
     #[test]
@@ -437,19 +358,12 @@ mod tests {
     #[test]
     fn missing_file_is_named() {
         let err = Settings::load(Path::new("/nonexistent/config.json"), |_| None).unwrap_err();
-        assert!(
-            err.to_string().starts_with("/nonexistent/config.json: "),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("/nonexistent/config.json: "), "{err}");
     }
 
     #[test]
     fn debug_never_shows_the_consumer_secret() {
-        let settings = load(
-            r#"{"consumerKey":"k","consumerSecret":"TOP-SECRET-VALUE"}"#,
-            &[],
-        )
-        .unwrap();
+        let settings = load(r#"{"consumerKey":"k","consumerSecret":"TOP-SECRET-VALUE"}"#, &[]).unwrap();
         assert!(!format!("{settings:?}").contains("TOP-SECRET-VALUE"));
     }
 }

@@ -129,11 +129,7 @@ impl TokenResponse {
     /// assert_eq!(t.granted_scopes(), ["repository", "account"]);
     /// ```
     pub fn granted_scopes(&self) -> Vec<&str> {
-        self.scope
-            .as_deref()
-            .or(self.scopes.as_deref())
-            .map(|s| s.split_whitespace().collect())
-            .unwrap_or_default()
+        self.scope.as_deref().or(self.scopes.as_deref()).map(|s| s.split_whitespace().collect()).unwrap_or_default()
     }
 
     /// True when the token is a Bearer token (RFC 6750), whatever its case.
@@ -148,10 +144,7 @@ impl fmt::Debug for TokenResponse {
             .field("access_token", &"[redacted]")
             .field("token_type", &self.token_type)
             .field("expires_in", &self.expires_in)
-            .field(
-                "refresh_token",
-                &self.refresh_token.as_ref().map(|_| "[redacted]"),
-            )
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
             .field("scope", &self.scope.as_ref().or(self.scopes.as_ref()))
             .finish()
     }
@@ -203,33 +196,20 @@ impl fmt::Display for TokenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TokenError::Refused(e) => {
-                write!(
-                    f,
-                    "the authorization server refused (HTTP {}): {}",
-                    e.status, e.error
-                )?;
+                write!(f, "the authorization server refused (HTTP {}): {}", e.status, e.error)?;
                 if let Some(description) = &e.error_description {
                     write!(f, ": {description}")?;
                 }
                 Ok(())
             }
-            TokenError::NoResponse {
-                timed_out: true,
-                message,
-                ..
-            } => {
+            TokenError::NoResponse { timed_out: true, message, .. } => {
                 write!(f, "the token request timed out: {message}")
             }
             TokenError::NoResponse { message, .. } => {
                 write!(f, "the token request did not complete: {message}")
             }
-            TokenError::UnexpectedResponse {
-                status, problem, ..
-            } => {
-                write!(
-                    f,
-                    "unexpected answer from the token endpoint (HTTP {status}): {problem}"
-                )
+            TokenError::UnexpectedResponse { status, problem, .. } => {
+                write!(f, "unexpected answer from the token endpoint (HTTP {status}): {problem}")
             }
         }
     }
@@ -272,11 +252,7 @@ pub async fn password_grant(
     username: &str,
     password: &str,
 ) -> Result<TokenResponse, TokenError> {
-    let form = [
-        ("grant_type", "password"),
-        ("username", username),
-        ("password", password),
-    ];
+    let form = [("grant_type", "password"), ("username", username), ("password", password)];
     request_token(http, token_url, client, &form).await
 }
 
@@ -325,13 +301,7 @@ pub async fn client_credentials_grant(
     token_url: &str,
     client: &ClientCredentials<'_>,
 ) -> Result<TokenResponse, TokenError> {
-    request_token(
-        http,
-        token_url,
-        client,
-        &[("grant_type", "client_credentials")],
-    )
-    .await
+    request_token(http, token_url, client, &[("grant_type", "client_credentials")]).await
 }
 
 /// Refreshing an access token (RFC 6749 §6).
@@ -354,10 +324,7 @@ pub async fn refresh_token_grant(
     client: &ClientCredentials<'_>,
     refresh_token: &str,
 ) -> Result<TokenResponse, TokenError> {
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh_token),
-    ];
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
     request_token(http, token_url, client, &form).await
 }
 
@@ -408,24 +375,14 @@ pub struct RawResponse {
 impl RawResponse {
     /// The media type of the body, lower-case and without parameters: `application/json`.
     pub fn media_type(&self) -> Option<String> {
-        let value = self
-            .headers
-            .get(reqwest::header::CONTENT_TYPE)?
-            .to_str()
-            .ok()?;
-        let media_type = value
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let value = self.headers.get(reqwest::header::CONTENT_TYPE)?.to_str().ok()?;
+        let media_type = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         Some(media_type)
     }
 
     /// True when the body says it is JSON (`application/json` or any `…+json`).
     pub fn is_json(&self) -> bool {
-        self.media_type()
-            .is_some_and(|t| t == "application/json" || t.ends_with("+json"))
+        self.media_type().is_some_and(|t| t == "application/json" || t.ends_with("+json"))
     }
 
     /// The first [`EXCERPT_CHARS`] characters of the body, for error messages.
@@ -439,11 +396,7 @@ impl RawResponse {
     }
 
     fn unexpected(&self, problem: impl Into<String>) -> TokenError {
-        TokenError::UnexpectedResponse {
-            status: self.status,
-            problem: problem.into(),
-            excerpt: self.excerpt(),
-        }
+        TokenError::UnexpectedResponse { status: self.status, problem: problem.into(), excerpt: self.excerpt() }
     }
 }
 
@@ -451,27 +404,16 @@ impl RawResponse {
 ///
 /// Takes the result of `reqwest::Client::execute` (or `RequestBuilder::send`) as it is, so
 /// that a failure to send is classified here too. A body over the limit is not read further.
-pub async fn read_response(
-    sent: reqwest::Result<reqwest::Response>,
-    limit: usize,
-) -> Result<RawResponse, TokenError> {
+pub async fn read_response(sent: reqwest::Result<reqwest::Response>, limit: usize) -> Result<RawResponse, TokenError> {
     let mut response = sent.map_err(|e| no_response(&e))?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let too_large = |body: Vec<u8>| TokenError::UnexpectedResponse {
         status,
         problem: format!("the answer is larger than {limit} bytes; it was not read to the end"),
-        excerpt: RawResponse {
-            status,
-            headers: headers.clone(),
-            body,
-        }
-        .excerpt(),
+        excerpt: RawResponse { status, headers: headers.clone(), body }.excerpt(),
     };
-    if response
-        .content_length()
-        .is_some_and(|length| length > limit as u64)
-    {
+    if response.content_length().is_some_and(|length| length > limit as u64) {
         return Err(too_large(Vec::new()));
     }
     let mut body = Vec::new();
@@ -482,11 +424,7 @@ pub async fn read_response(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(RawResponse {
-        status,
-        headers,
-        body,
-    })
+    Ok(RawResponse { status, headers, body })
 }
 
 /// Step 3: turns the answer into a [`TokenResponse`] or the right [`TokenError`].
@@ -509,11 +447,8 @@ pub async fn read_response(
 pub fn parse_token_response(response: &RawResponse) -> Result<TokenResponse, TokenError> {
     let status = response.status;
     if (300..400).contains(&status) {
-        let location = response
-            .headers
-            .get(reqwest::header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .unwrap_or("nowhere");
+        let location =
+            response.headers.get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).unwrap_or("nowhere");
         return Err(response.unexpected(format!(
             "a redirect (HTTP {status}) to {location}; redirects are not followed for token requests"
         )));
@@ -522,11 +457,7 @@ pub fn parse_token_response(response: &RawResponse) -> Result<TokenResponse, Tok
         return Err(response.unexpected("an empty body where a JSON token response was expected"));
     }
     if let Some(media_type) = response.media_type().filter(|_| !response.is_json()) {
-        let what = if media_type == "text/html" {
-            "an HTML page"
-        } else {
-            "a body"
-        };
+        let what = if media_type == "text/html" { "an HTML page" } else { "a body" };
         return Err(response.unexpected(format!(
             "HTTP {status} with {what} of type {media_type} where a JSON token response was expected"
         )));
@@ -537,9 +468,7 @@ pub fn parse_token_response(response: &RawResponse) -> Result<TokenResponse, Tok
     if !(200..300).contains(&status) {
         return match serde_json::from_value::<OAuthError>(json) {
             Ok(error) => Err(TokenError::Refused(OAuthError { status, ..error })),
-            Err(_) => Err(response.unexpected(format!(
-                "HTTP {status} without an OAuth error (no \"error\" field)"
-            ))),
+            Err(_) => Err(response.unexpected(format!("HTTP {status} without an OAuth error (no \"error\" field)"))),
         };
     }
     let token: TokenResponse = serde_json::from_value(json)
@@ -562,11 +491,7 @@ fn no_response(error: &reqwest::Error) -> TokenError {
         }
         source = cause.source();
     }
-    TokenError::NoResponse {
-        timed_out: error.is_timeout(),
-        connect: error.is_connect(),
-        message,
-    }
+    TokenError::NoResponse { timed_out: error.is_timeout(), connect: error.is_connect(), message }
 }
 
 #[cfg(test)]
@@ -579,11 +504,7 @@ mod tests {
         if let Some(content_type) = content_type {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         }
-        RawResponse {
-            status,
-            headers,
-            body: body.as_bytes().to_vec(),
-        }
+        RawResponse { status, headers, body: body.as_bytes().to_vec() }
     }
 
     fn json(status: u16, body: &str) -> RawResponse {
@@ -612,8 +533,7 @@ mod tests {
 
     #[test]
     fn standard_body_with_scope_and_capitalised_bearer_is_parsed() {
-        let body =
-            r#"{"access_token":"AT","token_type":"Bearer","expires_in":3600,"scope":"read write"}"#;
+        let body = r#"{"access_token":"AT","token_type":"Bearer","expires_in":3600,"scope":"read write"}"#;
         let token = parse_token_response(&json(200, body)).unwrap();
         assert_eq!(token.granted_scopes(), ["read", "write"]);
         assert!(token.is_bearer());
@@ -623,12 +543,7 @@ mod tests {
     #[test]
     fn scope_wins_when_both_scope_and_scopes_are_present() {
         let body = r#"{"access_token":"AT","token_type":"bearer","scope":"new","scopes":"old"}"#;
-        assert_eq!(
-            parse_token_response(&json(200, body))
-                .unwrap()
-                .granted_scopes(),
-            ["new"]
-        );
+        assert_eq!(parse_token_response(&json(200, body)).unwrap().granted_scopes(), ["new"]);
     }
 
     #[test]
@@ -638,10 +553,7 @@ mod tests {
             Err(TokenError::Refused(e)) => {
                 assert_eq!(e.status, 400);
                 assert_eq!(e.error, "unauthorized_client");
-                assert_eq!(
-                    e.error_description.as_deref(),
-                    Some("Invalid OAuth client credentials")
-                );
+                assert_eq!(e.error_description.as_deref(), Some("Invalid OAuth client credentials"));
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
@@ -651,11 +563,7 @@ mod tests {
     fn html_page_is_reported_as_html_with_an_excerpt() {
         let result = parse_token_response(&answer(200, Some("text/html"), "<html>Log in</html>"));
         match result {
-            Err(TokenError::UnexpectedResponse {
-                status,
-                problem,
-                excerpt,
-            }) => {
+            Err(TokenError::UnexpectedResponse { status, problem, excerpt }) => {
                 assert_eq!(status, 200);
                 assert!(problem.contains("HTML page"), "{problem}");
                 assert_eq!(excerpt, "<html>Log in</html>");
@@ -672,10 +580,7 @@ mod tests {
 
     #[test]
     fn json_without_access_token_is_reported() {
-        let problem = unexpected_problem(parse_token_response(&json(
-            200,
-            r#"{"token_type":"bearer"}"#,
-        )));
+        let problem = unexpected_problem(parse_token_response(&json(200, r#"{"token_type":"bearer"}"#)));
         assert!(problem.contains("access_token"), "{problem}");
     }
 
@@ -694,9 +599,7 @@ mod tests {
     #[test]
     fn redirect_is_reported_with_its_target_and_not_followed() {
         let mut response = answer(302, None, "");
-        response
-            .headers
-            .insert(LOCATION, HeaderValue::from_static("https://evil.example/"));
+        response.headers.insert(LOCATION, HeaderValue::from_static("https://evil.example/"));
         let problem = unexpected_problem(parse_token_response(&response));
         assert!(problem.contains("https://evil.example/"), "{problem}");
     }
@@ -711,13 +614,9 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_tokens_or_the_client_secret() {
-        let body =
-            r#"{"access_token":"AT-SECRET","refresh_token":"RT-SECRET","token_type":"bearer"}"#;
+        let body = r#"{"access_token":"AT-SECRET","refresh_token":"RT-SECRET","token_type":"bearer"}"#;
         let token = parse_token_response(&json(200, body)).unwrap();
-        let client = ClientCredentials {
-            client_id: "key",
-            client_secret: "CLIENT-SECRET",
-        };
+        let client = ClientCredentials { client_id: "key", client_secret: "CLIENT-SECRET" };
         let printed = format!("{token:?} {client:?}");
         for secret in ["AT-SECRET", "RT-SECRET", "CLIENT-SECRET"] {
             assert!(!printed.contains(secret), "{printed}");

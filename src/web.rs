@@ -23,14 +23,17 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::bitbucket;
+use crate::bitbucket::SampleCall;
 use crate::diagnosis::{self, Grant, Upstream};
 use crate::error::{AppError, CallbackProblem, ErrorPage, Scrubber};
-use crate::pages::{ErrorTemplate, IndexTemplate, Layout, ResultTemplate, TokenView};
+use crate::exchange::{self, Exchange, Field};
+use crate::pages::{
+    ApiCallTemplate, ApiStep, ApiStepFragment, ErrorTemplate, IndexTemplate, Layout, ResultTemplate, TokenView,
+};
 use crate::sandbox::{self, Sandbox};
 use crate::security::{self, FailedAttempts, MAX_BODY_BYTES};
 use crate::settings::{Settings, join};
-use crate::token::{self, ClientCredentials, TokenError, TokenResponse};
+use crate::token::{self, ClientCredentials, TokenResponse};
 
 /// The JSON `/healthcheck` answers: built at compile time, so the check costs nothing.
 pub const HEALTHCHECK_BODY: &str = concat!(
@@ -86,23 +89,14 @@ impl AppState {
         settings: Settings,
         local_addr: SocketAddr,
     ) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
-        let http =
-            token::http_client(settings.upstream.connect_timeout, settings.upstream.timeout)?;
+        let http = token::http_client(settings.upstream.connect_timeout, settings.upstream.timeout)?;
         let (bitbucket_url, api_url, sandbox) = if settings.sandbox {
             let base = format!("http://{}/sandbox", loopback(local_addr));
             let bitbucket_url = url::Url::parse(&base)?;
             let api_url = url::Url::parse(&format!("{base}/api"))?;
-            (
-                bitbucket_url,
-                api_url,
-                Some(Sandbox::new(settings.sandbox_options.clone())),
-            )
+            (bitbucket_url, api_url, Some(Sandbox::new(settings.sandbox_options.clone())))
         } else {
-            (
-                settings.bitbucket_url.clone(),
-                settings.api_url.clone(),
-                None,
-            )
+            (settings.bitbucket_url.clone(), settings.api_url.clone(), None)
         };
         let token_url = join(&bitbucket_url, "/site/oauth2/access_token");
         // The browser follows this one: in sandbox mode a path, so it stays on the origin (and
@@ -150,15 +144,9 @@ impl AppState {
     /// A one-line description of where tokens come from, for the start-up log.
     pub fn mode(&self) -> String {
         if self.0.settings.sandbox {
-            format!(
-                "sandbox (built-in Bitbucket emulator, token endpoint {})",
-                self.0.token_url
-            )
+            format!("sandbox (built-in Bitbucket emulator, token endpoint {})", self.0.token_url)
         } else {
-            format!(
-                "authorization server {}, API {}",
-                self.0.token_url, self.0.api_url
-            )
+            format!("authorization server {}, API {}", self.0.token_url, self.0.api_url)
         }
     }
 
@@ -171,32 +159,56 @@ impl AppState {
 
     /// A scrubber that knows the consumer secret (and its Basic-auth form).
     fn scrubber(&self) -> Scrubber {
-        Scrubber::default().basic_pair(
-            &self.0.settings.consumer_key,
-            self.0.settings.consumer_secret.expose_secret(),
-        )
+        Scrubber::default().basic_pair(&self.0.settings.consumer_key, self.0.settings.consumer_secret.expose_secret())
     }
 
-    /// The error for a failed token request, scrubbed of every secret `scrubber` knows.
-    fn token_error(&self, grant: Grant, error: TokenError, scrubber: &Scrubber) -> AppError {
-        AppError::Token {
-            grant,
-            endpoint: self.0.token_url.clone(),
-            error: scrubber.token_error(error),
-            upstream: self.0.upstream,
+    /// Sends a token request (recording it) and turns a failure into the error that explains it,
+    /// scrubbed of every secret `scrubber` knows.
+    async fn request_token(
+        &self,
+        grant: Grant,
+        fields: &[Field<'_>],
+        scrubber: &Scrubber,
+    ) -> Result<(Exchange, TokenResponse), AppError> {
+        let (exchange, result) =
+            exchange::token_request(&self.0.http, &self.0.token_url, &self.client(), grant, fields).await;
+        match result {
+            Ok(token) => Ok((exchange, token)),
+            Err(error) => Err(AppError::Token {
+                grant,
+                endpoint: self.0.token_url.clone(),
+                error: scrubber.token_error(error),
+                upstream: self.0.upstream,
+                exchange: Some(Box::new(exchange)),
+            }),
         }
+    }
+
+    /// Makes one of the sample API calls (recording it) and explains a failure.
+    async fn call_api(&self, call: SampleCall, access_token: &str, can_refresh: bool, scrubber: &Scrubber) -> ApiStep {
+        let url = join(&self.0.api_url, call.path());
+        let (exchange, result) = exchange::api_call(&self.0.http, &url, access_token).await;
+        let (json, problem) = match result {
+            Ok(json) => (Some(json), None),
+            Err(error) => {
+                tracing::warn!(error = %scrubber.scrub(&error.to_string()), "sample API call failed");
+                let mut diagnosis = diagnosis::api_failure(&format!("GET {url}"), &error, can_refresh);
+                diagnosis.summary = scrubber.scrub(&diagnosis.summary);
+                for (_, value) in &mut diagnosis.details {
+                    *value = scrubber.scrub(value);
+                }
+                (None, Some(diagnosis))
+            }
+        };
+        ApiStep::new(call, exchange, json, problem)
     }
 }
 
 /// The address this server can reach itself at: a wildcard bind becomes loopback.
 fn loopback(addr: SocketAddr) -> SocketAddr {
     match addr {
-        SocketAddr::V4(a) if a.ip().is_unspecified() => {
-            SocketAddr::from(([127, 0, 0, 1], a.port()))
-        }
-        SocketAddr::V6(a) if a.ip().is_unspecified() => {
-            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
-        }
+        SocketAddr::V4(a) if a.ip().is_unspecified() => SocketAddr::from(([127, 0, 0, 1], a.port())),
+        SocketAddr::V6(a) if a.ip().is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port())),
         other => other,
     }
 }
@@ -207,13 +219,11 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(index))
         .route("/healthcheck", get(healthcheck))
         // GET: the authorization server sends the browser back here. POST: the password form.
-        .route(
-            "/oauth-callback",
-            get(authorization_callback).post(password_grant),
-        )
+        .route("/oauth-callback", get(authorization_callback).post(password_grant))
         .route("/authorize", get(start_authorization))
         .route("/client-credentials", post(client_credentials))
         .route("/refresh", post(refresh))
+        .route("/api-call", post(api_call))
         .nest_service("/static", ServeDir::new(&state.0.settings.static_dir));
     if let Some(sandbox) = &state.0.sandbox {
         router = router.nest("/sandbox", sandbox::router(sandbox.clone()));
@@ -243,8 +253,7 @@ pub fn app(state: AppState) -> Router {
 
 /// A credential-taking POST from another site's page gets a 403 page (see [`security::is_cross_site`]).
 async fn refuse_cross_site_credentials(request: Request, next: middleware::Next) -> Response {
-    if security::takes_credentials(request.method(), request.uri().path())
-        && security::is_cross_site(request.headers())
+    if security::takes_credentials(request.method(), request.uri().path()) && security::is_cross_site(request.headers())
     {
         tracing::warn!("cross-site credential post refused");
         return AppError::CrossSite.into_response();
@@ -259,10 +268,7 @@ async fn index(State(state): State<AppState>) -> Html<String> {
 
 /// `GET /healthcheck`: is the app alive? Makes no upstream call.
 async fn healthcheck() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        HEALTHCHECK_BODY,
-    )
+    ([(header::CONTENT_TYPE, "application/json")], HEALTHCHECK_BODY)
 }
 
 async fn not_found() -> StatusCode {
@@ -294,69 +300,46 @@ async fn password_grant(
         return Err(AppError::TooManyAttempts(seconds));
     }
     let username = form.username.as_deref().unwrap_or("").trim().to_owned();
-    let Some(password) = form
-        .password
-        .filter(|p| !p.expose_secret().trim().is_empty())
-    else {
-        let message = if username.is_empty() {
-            "Enter a username and a password."
-        } else {
-            "Enter a password."
-        };
+    let Some(password) = form.password.filter(|p| !p.expose_secret().trim().is_empty()) else {
+        let message = if username.is_empty() { "Enter a username and a password." } else { "Enter a password." };
         return form_error(&state, &username, message);
     };
     if username.is_empty() {
         return form_error(&state, "", "Enter a username.");
     }
     if username.chars().any(char::is_control) {
-        return form_error(
-            &state,
-            "",
-            "The username must not contain control characters such as line breaks.",
-        );
+        return form_error(&state, "", "The username must not contain control characters such as line breaks.");
     }
     tracing::Span::current().record("username", username.as_str());
 
-    let result = token::password_grant(
-        &state.0.http,
-        &state.0.token_url,
-        &state.client(),
-        &username,
-        password.expose_secret(),
-    )
-    .await;
+    let fields = [
+        Field::plain("grant_type", "password"),
+        Field::plain("username", &username),
+        Field::password(password.expose_secret()),
+    ];
     let scrubber = state.scrubber().secret(password.expose_secret());
+    let result = state.request_token(Grant::Password, &fields, &scrubber).await;
     // The password has done its job: forget it (SecretString zeroes its memory on drop).
     drop(password);
-    let token = result.map_err(|e| {
-        let error = state.token_error(Grant::Password, e, &scrubber);
+    let (exchange, token) = result.inspect_err(|error| {
         // Only refusals of the user's credentials count toward the limit, not upstream failures.
         if error.page().status.is_client_error() {
             state.0.failed_attempts.record_failure(peer.ip());
         }
-        error
     })?;
-    show_token(&state, Grant::Password, token, None, scrubber).await
+    show_token(&state, Grant::Password, token, exchange, None, scrubber).await
 }
 
 /// `GET /authorize`: starts the authorization code grant. Sends the browser to the authorization
 /// server with a fresh `state`, kept in a signed cookie for the callback to check.
-async fn start_authorization(
-    State(state): State<AppState>,
-    jar: SignedCookieJar,
-) -> (SignedCookieJar, Redirect) {
+async fn start_authorization(State(state): State<AppState>, jar: SignedCookieJar) -> (SignedCookieJar, Redirect) {
     let csrf_state = crate::random_token();
-    let issued = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
+    let issued = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     let cookie = Cookie::build((STATE_COOKIE, format!("{csrf_state}.{issued}")))
         .path("/oauth-callback")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .max_age(time::Duration::seconds(
-            state.0.settings.state_lifetime.as_secs() as i64,
-        ));
+        .max_age(time::Duration::seconds(state.0.settings.state_lifetime.as_secs() as i64));
     let mut url = state.0.authorize_url.clone();
     url.push('?');
     url.push_str(
@@ -390,9 +373,7 @@ async fn authorization_callback(
     let jar = jar.remove(Cookie::build(STATE_COOKIE).path("/oauth-callback"));
     let result = match params {
         Ok(Query(params)) => finish_authorization(&state, cookie, params).await,
-        Err(_) => Err(AppError::BadRequest(
-            "The callback's query string could not be read.",
-        )),
+        Err(_) => Err(AppError::BadRequest("The callback's query string could not be read.")),
     };
     (jar, result)
 }
@@ -407,18 +388,11 @@ async fn finish_authorization(
         return if error == "access_denied" {
             problem(CallbackProblem::Denied)
         } else {
-            problem(CallbackProblem::Error {
-                error,
-                description: params.error_description,
-            })
+            problem(CallbackProblem::Error { error, description: params.error_description })
         };
     }
     let Some(returned_state) = params.state else {
-        return problem(if params.code.is_none() {
-            CallbackProblem::Empty
-        } else {
-            CallbackProblem::NoState
-        });
+        return problem(if params.code.is_none() { CallbackProblem::Empty } else { CallbackProblem::NoState });
     };
     let Some(cookie) = cookie else {
         return problem(CallbackProblem::NoCookie);
@@ -427,38 +401,26 @@ async fn finish_authorization(
     if expected != returned_state {
         return problem(CallbackProblem::StateMismatch);
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    if now.saturating_sub(issued.parse().unwrap_or(0)) >= state.0.settings.state_lifetime.as_secs()
-    {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    if now.saturating_sub(issued.parse().unwrap_or(0)) >= state.0.settings.state_lifetime.as_secs() {
         return problem(CallbackProblem::Expired);
     }
     let Some(code) = params.code.filter(|c| !c.is_empty()) else {
         return problem(CallbackProblem::NoCode);
     };
     let scrubber = state.scrubber().secret(&code);
-    let token = token::authorization_code_grant(
-        &state.0.http,
-        &state.0.token_url,
-        &state.client(),
-        &code,
-        None,
-    )
-    .await
-    .map_err(|e| state.token_error(Grant::AuthorizationCode, e, &scrubber))?;
-    show_token(state, Grant::AuthorizationCode, token, None, scrubber).await
+    let fields = [Field::plain("grant_type", "authorization_code"), Field::secret("code", &code)];
+    let (exchange, token) = state.request_token(Grant::AuthorizationCode, &fields, &scrubber).await?;
+    show_token(state, Grant::AuthorizationCode, token, exchange, None, scrubber).await
 }
 
 /// `POST /client-credentials`: a token for the consumer itself (its owner's account).
 #[tracing::instrument(name = "client_credentials_grant", skip_all)]
 async fn client_credentials(State(state): State<AppState>) -> Result<Response, AppError> {
     let scrubber = state.scrubber();
-    let token = token::client_credentials_grant(&state.0.http, &state.0.token_url, &state.client())
-        .await
-        .map_err(|e| state.token_error(Grant::ClientCredentials, e, &scrubber))?;
-    show_token(&state, Grant::ClientCredentials, token, None, scrubber).await
+    let fields = [Field::plain("grant_type", "client_credentials")];
+    let (exchange, token) = state.request_token(Grant::ClientCredentials, &fields, &scrubber).await?;
+    show_token(&state, Grant::ClientCredentials, token, exchange, None, scrubber).await
 }
 
 /// The result page's refresh button: the refresh token, and the access token it replaces (for
@@ -479,30 +441,15 @@ async fn refresh(
         return Err(AppError::BadRequest("The refresh form could not be read."));
     };
     let Some(old_refresh) = form.refresh_token.filter(|t| !t.expose_secret().is_empty()) else {
-        return Err(AppError::BadRequest(
-            "The refresh form carried no refresh token.",
-        ));
+        return Err(AppError::BadRequest("The refresh form carried no refresh token."));
     };
-    let mut scrubber = state.scrubber().secret(old_refresh.expose_secret());
-    if let Some(old_access) = &form.access_token {
-        scrubber = scrubber.secret(old_access.expose_secret());
-    }
-    let token = token::refresh_token_grant(
-        &state.0.http,
-        &state.0.token_url,
-        &state.client(),
-        old_refresh.expose_secret(),
-    )
-    .await
-    .map_err(|e| state.token_error(Grant::RefreshToken, e, &scrubber))?;
-    let previous = TokenView::previous(
-        form.access_token
-            .as_ref()
-            .map(|t| t.expose_secret().to_owned())
-            .unwrap_or_default(),
-        old_refresh.expose_secret().to_owned(),
-    );
-    show_token(&state, Grant::RefreshToken, token, Some(previous), scrubber).await
+    let old_access = form.access_token.map(|t| t.expose_secret().to_owned()).unwrap_or_default();
+    let scrubber = state.scrubber().secret(old_refresh.expose_secret()).secret(&old_access);
+    let fields =
+        [Field::plain("grant_type", "refresh_token"), Field::secret("refresh_token", old_refresh.expose_secret())];
+    let (exchange, token) = state.request_token(Grant::RefreshToken, &fields, &scrubber).await?;
+    let previous = TokenView::previous(&old_access, old_refresh.expose_secret());
+    show_token(&state, Grant::RefreshToken, token, exchange, Some(previous), scrubber).await
 }
 
 /// The result page for any grant: the token, then the sample API call made with it.
@@ -510,45 +457,60 @@ async fn show_token(
     state: &AppState,
     grant: Grant,
     token: TokenResponse,
+    token_exchange: Exchange,
     previous: Option<TokenView>,
     scrubber: Scrubber,
 ) -> Result<Response, AppError> {
     tracing::info!(grant = grant.grant_type(), token_type = %token.token_type, expires_in = ?token.expires_in, "access token issued");
-    let scrubber = scrubber.secret(&token.access_token);
     let scrubber = match &token.refresh_token {
-        Some(refresh) => scrubber.secret(refresh),
-        None => scrubber,
+        Some(refresh) => scrubber.secret(&token.access_token).secret(refresh),
+        None => scrubber.secret(&token.access_token),
     };
-    let api_call = format!("GET {}", join(&state.0.api_url, "/2.0/user"));
-    let (profile, api_error) = match bitbucket::current_user(
-        &state.0.http,
-        &state.0.api_url,
-        &token.access_token,
-    )
-    .await
-    {
-        Ok(profile) => (Some(profile), None),
-        Err(error) => {
-            tracing::warn!(error = %scrubber.scrub(&error.to_string()), "sample API call failed");
-            let mut diagnosis =
-                diagnosis::api_failure(&api_call, &error, token.refresh_token.is_some());
-            diagnosis.summary = scrubber.scrub(&diagnosis.summary);
-            for (_, value) in &mut diagnosis.details {
-                *value = scrubber.scrub(value);
-            }
-            (None, Some(diagnosis))
-        }
-    };
+    let api = state.call_api(SampleCall::User, &token.access_token, token.refresh_token.is_some(), &scrubber).await;
     let page = ResultTemplate {
         layout: &state.0.layout,
         grant,
         token: TokenView::new(&token),
         previous,
-        profile,
-        api_error,
-        api_call,
+        token_exchange,
+        api,
+        calls: SampleCall::ALL,
     };
     Ok(Html(page.render()?).into_response())
+}
+
+/// The result page's "call the API again" buttons.
+#[derive(Deserialize)]
+pub struct ApiCallForm {
+    access_token: Option<SecretString>,
+    call: Option<String>,
+}
+
+/// `POST /api-call`: one of the sample calls again, with the same token. With `X-Fragment: 1`
+/// (the page's script) it answers with the exchange alone, to be added to the page.
+#[tracing::instrument(name = "api_call", skip_all)]
+async fn api_call(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    form: Result<Form<ApiCallForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Ok(Form(form)) = form else {
+        return Err(AppError::BadRequest("The API call form could not be read."));
+    };
+    let Some(call) = form.call.as_deref().and_then(SampleCall::from_path) else {
+        return Err(AppError::BadRequest("That is not one of the sample calls this page offers."));
+    };
+    let Some(access_token) = form.access_token.filter(|t| !t.expose_secret().is_empty()) else {
+        return Err(AppError::BadRequest("The API call form carried no access token."));
+    };
+    let scrubber = state.scrubber().secret(access_token.expose_secret());
+    let api = state.call_api(call, access_token.expose_secret(), false, &scrubber).await;
+    let html = if headers.get("x-fragment").is_some_and(|v| v == "1") {
+        ApiStepFragment { api: &api }.render()?
+    } else {
+        ApiCallTemplate { layout: &state.0.layout, api: &api }.render()?
+    };
+    Ok(Html(html).into_response())
 }
 
 /// The start page again, with a message and the username that was typed (never the password).
@@ -564,11 +526,9 @@ fn form_error(state: &AppState, username: &str, message: &str) -> Result<Respons
 fn describe_rejection(rejection: &FormRejection) -> String {
     match rejection {
         FormRejection::InvalidFormContentType(_) => {
-            "The form must be sent as application/x-www-form-urlencoded, as the form below does."
-                .into()
+            "The form must be sent as application/x-www-form-urlencoded, as the form below does.".into()
         }
-        FormRejection::FailedToDeserializeForm(_)
-        | FormRejection::FailedToDeserializeFormBody(_) => {
+        FormRejection::FailedToDeserializeForm(_) | FormRejection::FailedToDeserializeFormBody(_) => {
             "The form could not be read: each field (username, password) must appear once, \
              as valid UTF-8 and valid percent-encoding."
                 .into()
@@ -588,10 +548,7 @@ async fn render_error_pages(State(state): State<AppState>, response: Response) -
     let page = match response.extensions().get::<ErrorPage>() {
         Some(page) => page.clone(),
         None => {
-            let content_type = response
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok());
+            let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
             if content_type.is_some_and(|t| t.starts_with("text/html") || t.contains("json")) {
                 return response;
             }
@@ -604,17 +561,11 @@ async fn render_error_pages(State(state): State<AppState>, response: Response) -
         let text = axum::body::to_bytes(body, 2048).await.unwrap_or_default();
         tracing::error!(status = status.as_u16(), body = %String::from_utf8_lossy(&text), "internal error");
     }
-    let html = ErrorTemplate {
-        layout: &state.0.layout,
-        page: &page,
-    }
-    .render()
-    .unwrap_or_else(|_| format!("<!doctype html><title>{status}</title><h1>{status}</h1>"));
+    let html = ErrorTemplate { layout: &state.0.layout, page: &page }
+        .render()
+        .unwrap_or_else(|_| format!("<!doctype html><title>{status}</title><h1>{status}</h1>"));
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     Response::from_parts(parts, axum::body::Body::from(html))
 }
 
@@ -623,9 +574,7 @@ async fn no_store_on_credential_pages(request: Request, next: middleware::Next) 
     let no_store = security::shows_or_takes_credentials(request.uri().path());
     let mut response = next.run(request).await;
     if no_store {
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
 }
@@ -637,9 +586,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
 }
 
 #[cfg(test)]
@@ -656,17 +603,8 @@ mod tests {
 
     #[test]
     fn wildcard_binds_are_reached_through_loopback() {
-        assert_eq!(
-            loopback("0.0.0.0:3000".parse().unwrap()).to_string(),
-            "127.0.0.1:3000"
-        );
-        assert_eq!(
-            loopback("[::]:3000".parse().unwrap()).to_string(),
-            "[::1]:3000"
-        );
-        assert_eq!(
-            loopback("127.0.0.1:80".parse().unwrap()).to_string(),
-            "127.0.0.1:80"
-        );
+        assert_eq!(loopback("0.0.0.0:3000".parse().unwrap()).to_string(), "127.0.0.1:3000");
+        assert_eq!(loopback("[::]:3000".parse().unwrap()).to_string(), "[::1]:3000");
+        assert_eq!(loopback("127.0.0.1:80".parse().unwrap()).to_string(), "127.0.0.1:80");
     }
 }

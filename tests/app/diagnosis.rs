@@ -23,14 +23,7 @@ async fn token_answers(server: &MockServer, grant_type: &str, template: Response
         .await;
 }
 
-fn explained(
-    page: &Page,
-    status: u16,
-    grant: &str,
-    endpoint: &str,
-    upstream_status: u16,
-    needles: &[&str],
-) {
+fn explained(page: &Page, status: u16, grant: &str, endpoint: &str, upstream_status: u16, needles: &[&str]) {
     assert_eq!(page.status, status, "{}", page.body);
     page.assert_html_page();
     page.assert_contains(grant);
@@ -48,12 +41,7 @@ fn explained(
 async fn password_grant_refused_by_bitbucket_explains_the_2022_removal() {
     let server = MockServer::start().await;
     let body = json!({"error_description": "Invalid resource owner username/password", "error": "invalid_request"});
-    token_answers(
-        &server,
-        "password",
-        ResponseTemplate::new(401).set_body_json(body),
-    )
-    .await;
+    token_answers(&server, "password", ResponseTemplate::new(401).set_body_json(body)).await;
     let app = spawn_app(settings_for(&server.uri())).await;
     let page = app.login("alice", "the-users-password").await;
     explained(
@@ -76,12 +64,7 @@ async fn password_grant_refused_by_bitbucket_explains_the_2022_removal() {
 async fn unauthorized_client_says_check_the_consumer_key_and_secret() {
     let server = MockServer::start().await;
     let body = json!({"error_description": "Invalid OAuth client credentials", "error": "unauthorized_client"});
-    token_answers(
-        &server,
-        "password",
-        ResponseTemplate::new(400).set_body_json(body),
-    )
-    .await;
+    token_answers(&server, "password", ResponseTemplate::new(400).set_body_json(body)).await;
     let app = spawn_app(settings_for(&server.uri())).await;
     let page = app.login("alice", "the-users-password").await;
     explained(
@@ -90,10 +73,7 @@ async fn unauthorized_client_says_check_the_consumer_key_and_secret() {
         "password grant",
         &token_endpoint(&server),
         400,
-        &[
-            "refused this app&#39;s consumer",
-            "consumerKey and consumerSecret",
-        ],
+        &["refused this app&#39;s consumer", "consumerKey and consumerSecret"],
     );
 }
 
@@ -102,12 +82,7 @@ async fn unauthenticated_client_is_the_consumers_problem_too() {
     let server = MockServer::start().await;
     let body = json!({"error_description": "Requests must be authenticated using OAuth client credentials",
         "error": "unauthorized_client"});
-    token_answers(
-        &server,
-        "client_credentials",
-        ResponseTemplate::new(400).set_body_json(body),
-    )
-    .await;
+    token_answers(&server, "client_credentials", ResponseTemplate::new(400).set_body_json(body)).await;
     let app = spawn_app(settings_for(&server.uri())).await;
     let page = app.post_form("/client-credentials", &[]).await;
     explained(
@@ -125,12 +100,7 @@ async fn client_credentials_on_a_public_consumer_says_mark_it_private() {
     let server = MockServer::start().await;
     let body = json!({"error_description": "Cannot use client_credentials with a consumer marked as \"public\". \
         Calls for auto generated consumers should use urn:bitbucket:oauth2:jwt instead.", "error": "invalid_grant"});
-    token_answers(
-        &server,
-        "client_credentials",
-        ResponseTemplate::new(400).set_body_json(body),
-    )
-    .await;
+    token_answers(&server, "client_credentials", ResponseTemplate::new(400).set_body_json(body)).await;
     let app = spawn_app(settings_for(&server.uri())).await;
     let page = app.post_form("/client-credentials", &[]).await;
     explained(
@@ -139,23 +109,16 @@ async fn client_credentials_on_a_public_consumer_says_mark_it_private() {
         "client credentials grant",
         &token_endpoint(&server),
         400,
-        &[
-            "Client credentials need a private consumer",
-            "This is a private consumer",
-        ],
+        &["Client credentials need a private consumer", "This is a private consumer"],
     );
 }
 
 #[tokio::test]
 async fn missing_callback_url_says_which_callback_to_set() {
     let server = MockServer::start().await;
-    let body = json!({"error": "invalid_request", "error_description": "No callback uri defined for the OAuth client."});
-    token_answers(
-        &server,
-        "authorization_code",
-        ResponseTemplate::new(400).set_body_json(body),
-    )
-    .await;
+    let body =
+        json!({"error": "invalid_request", "error_description": "No callback uri defined for the OAuth client."});
+    token_answers(&server, "authorization_code", ResponseTemplate::new(400).set_body_json(body)).await;
     let app = spawn_app(settings_for(&server.uri())).await;
     let start = app.get("/authorize").await;
     assert_eq!(start.status, 303);
@@ -169,10 +132,8 @@ async fn missing_callback_url_says_which_callback_to_set() {
     );
     let state = query_param(location, "state").unwrap();
     let cookie = start.set_cookie("oauth_state").unwrap();
-    let request = app
-        .client
-        .get(app.url(&format!("/oauth-callback?code=the-code&state={state}")))
-        .header("cookie", cookie);
+    let request =
+        app.client.get(app.url(&format!("/oauth-callback?code=the-code&state={state}"))).header("cookie", cookie);
     let page = app.send(request).await;
     explained(
         &page,
@@ -180,10 +141,7 @@ async fn missing_callback_url_says_which_callback_to_set() {
         "authorization code grant",
         &token_endpoint(&server),
         400,
-        &[
-            "The consumer has no callback URL",
-            "http://localhost:3000/oauth-callback",
-        ],
+        &["The consumer has no callback URL", "http://localhost:3000/oauth-callback"],
     );
 }
 
@@ -191,12 +149,7 @@ async fn missing_callback_url_says_which_callback_to_set() {
 async fn html_where_json_was_expected_is_explained() {
     let server = MockServer::start().await;
     let html = "<!DOCTYPE html><html><head><title>Log in | Bitbucket</title></head></html>";
-    token_answers(
-        &server,
-        "password",
-        ResponseTemplate::new(200).set_body_raw(html, "text/html; charset=utf-8"),
-    )
-    .await;
+    token_answers(&server, "password", ResponseTemplate::new(200).set_body_raw(html, "text/html; charset=utf-8")).await;
     let app = spawn_app(settings_for(&server.uri())).await;
     let page = app.login("alice", "the-users-password").await;
     explained(
@@ -205,86 +158,40 @@ async fn html_where_json_was_expected_is_explained() {
         "password grant",
         &token_endpoint(&server),
         200,
-        &[
-            "answered with an HTML page",
-            "not authenticated with HTTP Basic",
-            "Log in | Bitbucket",
-        ],
+        &["answered with an HTML page", "not authenticated with HTTP Basic", "Log in | Bitbucket"],
     );
 }
 
 #[tokio::test]
 async fn missing_grant_type_answer_says_the_grant_is_not_offered() {
     let server = MockServer::start().await;
-    let body =
-        json!({"error_description": "Unsupported grant type: None", "error": "invalid_grant"});
-    token_answers(
-        &server,
-        "password",
-        ResponseTemplate::new(400).set_body_json(body),
-    )
-    .await;
+    let body = json!({"error_description": "Unsupported grant type: None", "error": "invalid_grant"});
+    token_answers(&server, "password", ResponseTemplate::new(400).set_body_json(body)).await;
     let app = spawn_app(settings_for(&server.uri())).await;
     let page = app.login("alice", "the-users-password").await;
-    explained(
-        &page,
-        502,
-        "password grant",
-        &token_endpoint(&server),
-        400,
-        &["does not offer the password grant"],
-    );
+    explained(&page, 502, "password grant", &token_endpoint(&server), 400, &["does not offer the password grant"]);
 }
 
 #[tokio::test]
 async fn token_endpoint_rate_limit_is_explained() {
     let server = MockServer::start().await;
-    token_answers(
-        &server,
-        "password",
-        ResponseTemplate::new(429).set_body_raw("Rate limit exceeded", "text/plain"),
-    )
-    .await;
+    token_answers(&server, "password", ResponseTemplate::new(429).set_body_raw("Rate limit exceeded", "text/plain"))
+        .await;
     let app = spawn_app(settings_for(&server.uri())).await;
     let page = app.login("alice", "the-users-password").await;
-    explained(
-        &page,
-        502,
-        "password grant",
-        &token_endpoint(&server),
-        429,
-        &["rate limit", "1,000"],
-    );
+    explained(&page, 502, "password grant", &token_endpoint(&server), 429, &["rate limit", "1,000"]);
 }
 
 #[tokio::test]
 async fn used_refresh_token_says_tokens_rotate() {
     let server = MockServer::start().await;
     let body = json!({"error": "invalid_request", "error_description": "Invalid refresh_token"});
-    token_answers(
-        &server,
-        "refresh_token",
-        ResponseTemplate::new(400).set_body_json(body),
-    )
-    .await;
+    token_answers(&server, "refresh_token", ResponseTemplate::new(400).set_body_json(body)).await;
     let app = spawn_app(settings_for(&server.uri())).await;
     let page = app
-        .post_form(
-            "/refresh",
-            &[
-                ("refresh_token", "old-refresh-token-value"),
-                ("access_token", "old-access"),
-            ],
-        )
+        .post_form("/refresh", &[("refresh_token", "old-refresh-token-value"), ("access_token", "old-access")])
         .await;
-    explained(
-        &page,
-        400,
-        "refresh token grant",
-        &token_endpoint(&server),
-        400,
-        &["rotates refresh tokens", "newest"],
-    );
+    explained(&page, 400, "refresh token grant", &token_endpoint(&server), 400, &["rotates refresh tokens", "newest"]);
     page.assert_lacks("old-refresh-token-value");
 }
 
@@ -295,17 +202,8 @@ async fn api_answers(api: ResponseTemplate, refresh: bool) -> (TestApp, Page) {
     if refresh {
         body["refresh_token"] = json!("api-test-refresh-token");
     }
-    token_answers(
-        &server,
-        "password",
-        ResponseTemplate::new(200).set_body_json(body),
-    )
-    .await;
-    Mock::given(method("GET"))
-        .and(path("/2.0/user"))
-        .respond_with(api)
-        .mount(&server)
-        .await;
+    token_answers(&server, "password", ResponseTemplate::new(200).set_body_json(body)).await;
+    Mock::given(method("GET")).and(path("/2.0/user")).respond_with(api).mount(&server).await;
     let app = spawn_app(settings_for(&server.uri())).await;
     let page = app.login("alice", "the-users-password").await;
     assert_eq!(page.status, 200, "{}", page.body);

@@ -14,12 +14,7 @@ async fn start_sign_in(app: &TestApp) -> (String, String) {
     assert_eq!(start.status, 303);
     let cookie = start.set_cookie("oauth_state").expect("a state cookie");
     let header = start.set_cookie_header("oauth_state").unwrap();
-    for attribute in [
-        "HttpOnly",
-        "SameSite=Lax",
-        "Path=/oauth-callback",
-        "Max-Age=600",
-    ] {
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/oauth-callback", "Max-Age=600"] {
         assert!(header.contains(attribute), "{attribute} missing: {header}");
     }
     (cookie, start.location().to_owned())
@@ -54,18 +49,9 @@ async fn callback(app: &TestApp, path: &str, cookie: Option<&str>) -> Page {
 async fn authorization_code_flow_completes_on_the_sandbox() {
     let app = spawn_sandbox_app().await;
     let (cookie, consent_url) = start_sign_in(&app).await;
-    assert!(
-        consent_url.starts_with("/sandbox/site/oauth2/authorize?"),
-        "{consent_url}"
-    );
-    assert_eq!(
-        query_param(&consent_url, "client_id").as_deref(),
-        Some("sandbox-consumer-key")
-    );
-    assert_eq!(
-        query_param(&consent_url, "response_type").as_deref(),
-        Some("code")
-    );
+    assert!(consent_url.starts_with("/sandbox/site/oauth2/authorize?"), "{consent_url}");
+    assert_eq!(query_param(&consent_url, "client_id").as_deref(), Some("sandbox-consumer-key"));
+    assert_eq!(query_param(&consent_url, "response_type").as_deref(), Some("code"));
     let state = query_param(&consent_url, "state").unwrap();
     assert!(state.len() >= 32, "state too short: {state}");
 
@@ -81,13 +67,8 @@ async fn authorization_code_flow_completes_on_the_sandbox() {
     page.assert_contains(r#"id="refresh""#);
     assert_eq!(page.headers["cache-control"], "no-store");
     // The state is spent: the cookie is cleared.
-    let cleared = page
-        .set_cookie_header("oauth_state")
-        .expect("the cookie is cleared");
-    assert!(
-        cleared.contains("Max-Age=0") || cleared.contains("1970"),
-        "{cleared}"
-    );
+    let cleared = page.set_cookie_header("oauth_state").expect("the cookie is cleared");
+    assert!(cleared.contains("Max-Age=0") || cleared.contains("1970"), "{cleared}");
 }
 
 #[tokio::test]
@@ -106,10 +87,7 @@ async fn reused_code_is_refused_with_a_clear_400() {
 
 #[tokio::test]
 async fn expired_code_is_refused() {
-    let options = SandboxOptions {
-        code_lifetime: Duration::ZERO,
-        ..SandboxOptions::default()
-    };
+    let options = SandboxOptions { code_lifetime: Duration::ZERO, ..SandboxOptions::default() };
     let app = spawn_app_with(Settings::sandbox_defaults(), options).await;
     let (cookie, consent_url) = start_sign_in(&app).await;
     let back = decide(&app, &consent_url, "grant").await;
@@ -123,10 +101,7 @@ async fn deny_is_a_403_access_denied_page() {
     let app = spawn_sandbox_app().await;
     let (cookie, consent_url) = start_sign_in(&app).await;
     let back = decide(&app, &consent_url, "deny").await;
-    assert_eq!(
-        query_param(&back, "error").as_deref(),
-        Some("access_denied")
-    );
+    assert_eq!(query_param(&back, "error").as_deref(), Some("access_denied"));
     let page = callback(&app, &back, Some(&cookie)).await;
     assert_eq!(page.status, 403);
     page.assert_html_page();
@@ -148,12 +123,7 @@ async fn wrong_state_is_400_and_the_code_is_not_used() {
     let (cookie, consent_url) = start_sign_in(&app).await;
     let back = decide(&app, &consent_url, "grant").await;
     let code = query_param(&back, "code").unwrap();
-    let forged = callback(
-        &app,
-        &format!("/oauth-callback?code={code}&state=forged"),
-        Some(&cookie),
-    )
-    .await;
+    let forged = callback(&app, &format!("/oauth-callback?code={code}&state=forged"), Some(&cookie)).await;
     assert_eq!(forged.status, 400);
     forged.assert_contains("The state does not match");
     // The code was not spent on the forged request: the real callback still works.
@@ -177,8 +147,7 @@ async fn tampered_cookie_is_treated_as_missing() {
     let back = decide(&app, &consent_url, "grant").await;
     let state = query_param(&back, "state").unwrap();
     // A cookie carrying the right state but forged without the key.
-    let forged =
-        format!("oauth_state=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA{state}.9999999999");
+    let forged = format!("oauth_state=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA{state}.9999999999");
     assert_ne!(forged, cookie);
     let page = callback(&app, &back, Some(&forged)).await;
     assert_eq!(page.status, 400);
@@ -203,12 +172,7 @@ async fn missing_code_is_400() {
     let app = spawn_sandbox_app().await;
     let (cookie, consent_url) = start_sign_in(&app).await;
     let state = query_param(&consent_url, "state").unwrap();
-    let page = callback(
-        &app,
-        &format!("/oauth-callback?state={state}"),
-        Some(&cookie),
-    )
-    .await;
+    let page = callback(&app, &format!("/oauth-callback?state={state}"), Some(&cookie)).await;
     assert_eq!(page.status, 400);
     page.assert_contains("The code is missing");
 }
@@ -223,9 +187,7 @@ async fn bare_callback_and_garbage_pairs_are_400_pages() {
     let garbage = app.get("/oauth-callback?code=%00%ff&state=%zz").await;
     assert_eq!(garbage.status, 400);
     garbage.assert_html_page();
-    let other_error = app
-        .get("/oauth-callback?error=server_error&error_description=Oops&state=x")
-        .await;
+    let other_error = app.get("/oauth-callback?error=server_error&error_description=Oops&state=x").await;
     assert_eq!(other_error.status, 400);
     other_error.assert_contains("server_error");
     app.assert_alive().await;
@@ -234,19 +196,14 @@ async fn bare_callback_and_garbage_pairs_are_400_pages() {
 #[tokio::test]
 async fn sandbox_consent_page_refuses_unknown_clients_and_consumers_without_callback() {
     let app = spawn_sandbox_app().await;
-    let unknown = app
-        .get("/sandbox/site/oauth2/authorize?client_id=nope&response_type=code&state=s")
-        .await;
+    let unknown = app.get("/sandbox/site/oauth2/authorize?client_id=nope&response_type=code&state=s").await;
     assert_eq!(unknown.status, 400);
     unknown.assert_contains("Invalid client_id");
-    let no_callback = app
-        .get("/sandbox/site/oauth2/authorize?client_id=sandbox-nocallback-key&response_type=code&state=s")
-        .await;
+    let no_callback =
+        app.get("/sandbox/site/oauth2/authorize?client_id=sandbox-nocallback-key&response_type=code&state=s").await;
     assert_eq!(no_callback.status, 400);
     no_callback.assert_contains("No callback uri defined for the OAuth client.");
-    let token = app
-        .get("/sandbox/site/oauth2/authorize?client_id=sandbox-consumer-key&response_type=token")
-        .await;
+    let token = app.get("/sandbox/site/oauth2/authorize?client_id=sandbox-consumer-key&response_type=token").await;
     assert_eq!(token.status, 400);
     token.assert_contains("Unsupported response_type");
 }
@@ -283,32 +240,23 @@ async fn refresh_twice_in_a_row_rotates_and_rejects_the_first_refresh_token() {
     let first = app.login("demo", "demo").await;
     let (access_1, refresh_1) = (first.hidden("access_token"), first.hidden("refresh_token"));
 
-    let second = app
-        .post_form(
-            "/refresh",
-            &[("refresh_token", &refresh_1), ("access_token", &access_1)],
-        )
-        .await;
+    let second = app.post_form("/refresh", &[("refresh_token", &refresh_1), ("access_token", &access_1)]).await;
     assert_eq!(second.status, 200, "{}", second.body);
     second.assert_contains("Access token refreshed");
     second.assert_contains("Before the refresh");
-    second.assert_contains(&access_1);
+    // Side by side, both masked: the old token's first and last four characters, never all of it.
+    let chars: Vec<char> = access_1.chars().collect();
+    let masked: String = chars[..4].iter().chain(['…'].iter()).chain(chars[chars.len() - 4..].iter()).collect();
+    second.assert_contains(&format!("<code>{masked}</code>"));
+    second.assert_lacks(&access_1);
     second.assert_contains(r#"id="rotation-note""#);
     second.assert_contains("no longer works");
-    let (access_2, refresh_2) = (
-        second.hidden("access_token"),
-        second.hidden("refresh_token"),
-    );
+    let (access_2, refresh_2) = (second.hidden("access_token"), second.hidden("refresh_token"));
     assert_ne!(access_1, access_2);
     assert_ne!(refresh_1, refresh_2);
     second.assert_contains("Demo User"); // the new token works for the API
 
-    let replay = app
-        .post_form(
-            "/refresh",
-            &[("refresh_token", &refresh_1), ("access_token", &access_1)],
-        )
-        .await;
+    let replay = app.post_form("/refresh", &[("refresh_token", &refresh_1), ("access_token", &access_1)]).await;
     assert_eq!(replay.status, 400, "{}", replay.body);
     replay.assert_html_page();
     replay.assert_contains("The refresh token was refused");
@@ -316,12 +264,7 @@ async fn refresh_twice_in_a_row_rotates_and_rejects_the_first_refresh_token() {
     replay.assert_contains("rotates refresh tokens");
     replay.assert_lacks(&refresh_1);
 
-    let third = app
-        .post_form(
-            "/refresh",
-            &[("refresh_token", &refresh_2), ("access_token", &access_2)],
-        )
-        .await;
+    let third = app.post_form("/refresh", &[("refresh_token", &refresh_2), ("access_token", &access_2)]).await;
     assert_eq!(third.status, 200);
 }
 
@@ -335,10 +278,7 @@ async fn refresh_without_a_token_is_400() {
 
 #[tokio::test]
 async fn sandbox_imitating_bitbucket_refuses_the_password_grant_with_the_diagnosis() {
-    let options = SandboxOptions {
-        password_grant: false,
-        ..SandboxOptions::default()
-    };
+    let options = SandboxOptions { password_grant: false, ..SandboxOptions::default() };
     let app = spawn_app_with(Settings::sandbox_defaults(), options).await;
     let start = app.get("/").await;
     start.assert_contains("now refuses the password grant");

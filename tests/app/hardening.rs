@@ -12,10 +12,8 @@ const PASSWORD: &str = "hunter2-Pa55";
 const CONSUMER_SECRET: &str = "sandbox-consumer-secret";
 
 fn form_post(path: &str, content_type: Option<&str>, body: &[u8]) -> Vec<u8> {
-    let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut request =
+        format!("POST {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     if let Some(content_type) = content_type {
         request.push_str(&format!("Content-Type: {content_type}\r\n"));
     }
@@ -26,11 +24,7 @@ fn form_post(path: &str, content_type: Option<&str>, body: &[u8]) -> Vec<u8> {
 }
 
 fn login(body: &str) -> Vec<u8> {
-    form_post(
-        "/oauth-callback",
-        Some("application/x-www-form-urlencoded"),
-        body.as_bytes(),
-    )
+    form_post("/oauth-callback", Some("application/x-www-form-urlencoded"), body.as_bytes())
 }
 
 fn get(target: &str) -> Vec<u8> {
@@ -38,10 +32,7 @@ fn get(target: &str) -> Vec<u8> {
 }
 
 fn with_method(method: &str, target: &str) -> Vec<u8> {
-    format!(
-        "{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    )
-    .into_bytes()
+    format!("{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").into_bytes()
 }
 
 /// Every bad input: a 4xx HTML page, never a 5xx, no secret echoed, and the app still answers.
@@ -50,9 +41,7 @@ async fn bad_input_gets_a_4xx_html_page_and_the_app_keeps_serving() {
     let app = spawn_sandbox_app().await;
     let long_username = "u".repeat(100 * 1024);
     let long_body = format!("username=demo&password={}", "p".repeat(17 * 1024));
-    let many_headers: String = (0..60)
-        .map(|i| format!("X-Filler-{i}: {}\r\n", "v".repeat(200)))
-        .collect();
+    let many_headers: String = (0..60).map(|i| format!("X-Filler-{i}: {}\r\n", "v".repeat(200))).collect();
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         ("empty form", login(""), 400),
         ("missing password", login("username=demo"), 400),
@@ -63,22 +52,61 @@ async fn bad_input_gets_a_4xx_html_page_and_the_app_keeps_serving() {
         ("whitespace password", login("username=demo&password=+++"), 400),
         ("100 KB username", login(&format!("username={long_username}&password={PASSWORD}")), 413),
         ("body over 16 KiB", login(&long_body), 413),
-        ("raw invalid UTF-8", form_post("/oauth-callback", Some("application/x-www-form-urlencoded"),
-            &[b"username=\xff\xfe\xfd&password=".as_slice(), PASSWORD.as_bytes()].concat()), 403),
+        (
+            "raw invalid UTF-8",
+            form_post(
+                "/oauth-callback",
+                Some("application/x-www-form-urlencoded"),
+                &[b"username=\xff\xfe\xfd&password=".as_slice(), PASSWORD.as_bytes()].concat(),
+            ),
+            403,
+        ),
         ("invalid percent-encoding", login(&format!("username=%zz%&password={PASSWORD}")), 403),
         ("percent-encoded invalid UTF-8", login(&format!("username=%ff%fe&password={PASSWORD}")), 403),
         ("duplicate username", login(&format!("username=demo&username=eve&password={PASSWORD}")), 400),
         ("duplicate password", login(&format!("username=demo&password={PASSWORD}&password=x")), 400),
-        ("JSON body", form_post("/oauth-callback", Some("application/json"),
-            format!(r#"{{"username":"demo","password":"{PASSWORD}"}}"#).as_bytes()), 400),
-        ("multipart body", form_post("/oauth-callback", Some("multipart/form-data; boundary=X"),
-            format!("--X\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\n{PASSWORD}\r\n--X--\r\n").as_bytes()), 400),
-        ("no Content-Type", form_post("/oauth-callback", None, format!("username=demo&password={PASSWORD}").as_bytes()), 400),
-        ("text/plain body", form_post("/oauth-callback", Some("text/plain"), format!("username=demo&password={PASSWORD}").as_bytes()), 400),
+        (
+            "JSON body",
+            form_post(
+                "/oauth-callback",
+                Some("application/json"),
+                format!(r#"{{"username":"demo","password":"{PASSWORD}"}}"#).as_bytes(),
+            ),
+            400,
+        ),
+        (
+            "multipart body",
+            form_post(
+                "/oauth-callback",
+                Some("multipart/form-data; boundary=X"),
+                format!("--X\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\n{PASSWORD}\r\n--X--\r\n")
+                    .as_bytes(),
+            ),
+            400,
+        ),
+        (
+            "no Content-Type",
+            form_post("/oauth-callback", None, format!("username=demo&password={PASSWORD}").as_bytes()),
+            400,
+        ),
+        (
+            "text/plain body",
+            form_post("/oauth-callback", Some("text/plain"), format!("username=demo&password={PASSWORD}").as_bytes()),
+            400,
+        ),
         ("CRLF in username", login(&format!("username=demo%0D%0ASet-Cookie:%20x=y&password={PASSWORD}")), 400),
         ("NUL in username", login(&format!("username=de%00mo&password={PASSWORD}")), 400),
-        ("20 KB header", format!("GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\nX-Big: {}\r\n\r\n", "a".repeat(20 * 1024)).into_bytes(), 431),
-        ("60 large headers", format!("GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{many_headers}\r\n").into_bytes(), 431),
+        (
+            "20 KB header",
+            format!("GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\nX-Big: {}\r\n\r\n", "a".repeat(20 * 1024))
+                .into_bytes(),
+            431,
+        ),
+        (
+            "60 large headers",
+            format!("GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{many_headers}\r\n").into_bytes(),
+            431,
+        ),
         ("unknown method", with_method("BREW", "/"), 405),
         ("DELETE on the callback", with_method("DELETE", "/oauth-callback"), 405),
         ("OPTIONS", with_method("OPTIONS", "/"), 405),
@@ -103,29 +131,17 @@ async fn bad_input_gets_a_4xx_html_page_and_the_app_keeps_serving() {
     assert!(cases.len() >= 30);
     for (name, request, expected) in cases {
         let page = raw_request(&app.address, &request).await;
-        assert_eq!(
-            page.status, expected,
-            "{name}: {}\n{}",
-            page.head, page.body
-        );
+        assert_eq!(page.status, expected, "{name}: {}\n{}", page.head, page.body);
         assert!(
-            page.header("content-type")
-                .is_some_and(|t| t.starts_with("text/html")),
+            page.header("content-type").is_some_and(|t| t.starts_with("text/html")),
             "{name}: not HTML\n{}",
             page.head
         );
-        assert!(
-            page.body.contains("<!doctype html>"),
-            "{name}: not the layout\n{}",
-            page.body
-        );
+        assert!(page.body.contains("<!doctype html>"), "{name}: not the layout\n{}", page.body);
         for secret in [PASSWORD, CONSUMER_SECRET, r#""consumerKey":"#] {
             assert!(!page.body.contains(secret), "{name}: echoes {secret}");
         }
-        assert!(
-            !page.head.to_ascii_lowercase().contains("set-cookie: x=y"),
-            "{name}: header injection"
-        );
+        assert!(!page.head.to_ascii_lowercase().contains("set-cookie: x=y"), "{name}: header injection");
         app.assert_alive().await;
     }
 }
@@ -161,7 +177,9 @@ async fn xss_in_the_username_is_reflected_escaped_never_as_markup() {
     let payload = r#"<script>alert(1)</script>"><img src=x onerror=alert(2)>"#;
     let page = app.login(payload, "").await;
     assert_eq!(page.status, 400);
-    page.assert_contains(r#"value="&#60;script&#62;alert(1)&#60;/script&#62;&#34;&#62;&#60;img src=x onerror=alert(2)&#62;""#);
+    page.assert_contains(
+        r#"value="&#60;script&#62;alert(1)&#60;/script&#62;&#34;&#62;&#60;img src=x onerror=alert(2)&#62;""#,
+    );
     page.assert_lacks("<script>alert(1)");
     page.assert_lacks("<img src=x");
     let refused = app.login(payload, PASSWORD).await;
@@ -179,17 +197,8 @@ async fn traversal_never_reaches_files_outside_static() {
         "/static/../../../../etc/passwd",
     ] {
         let page = raw_request(&app.address, &get(target)).await;
-        assert!(
-            page.status == 404 || page.status == 400,
-            "{target}: {}",
-            page.status
-        );
-        for leak in [
-            CONSUMER_SECRET,
-            r#""consumerKey":"#,
-            "[package]",
-            "root:x:0:0",
-        ] {
+        assert!(page.status == 404 || page.status == 400, "{target}: {}", page.status);
+        for leak in [CONSUMER_SECRET, r#""consumerKey":"#, "[package]", "root:x:0:0"] {
             assert!(!page.body.contains(leak), "{target} leaked {leak}");
         }
     }
@@ -228,16 +237,13 @@ async fn pages_that_take_credentials_or_show_tokens_are_not_stored() {
         ("form error", app.login("demo", "").await),
         ("client credentials", app.post_form("/client-credentials", &[]).await),
         ("callback", app.get("/oauth-callback").await),
-        ("consent page", app.get("/sandbox/site/oauth2/authorize?client_id=sandbox-consumer-key&response_type=code&state=s").await),
+        (
+            "consent page",
+            app.get("/sandbox/site/oauth2/authorize?client_id=sandbox-consumer-key&response_type=code&state=s").await,
+        ),
     ];
     for (name, page) in pages {
-        assert_eq!(
-            page.headers
-                .get("cache-control")
-                .map(|v| v.to_str().unwrap()),
-            Some("no-store"),
-            "{name}"
-        );
+        assert_eq!(page.headers.get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"), "{name}");
     }
 }
 
@@ -247,27 +253,11 @@ fn templates_have_no_inline_script_or_style() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        for forbidden in [
-            "<style",
-            " style=",
-            "<script>",
-            "javascript:",
-            " onclick=",
-            " onload=",
-            " onsubmit=",
-        ] {
-            assert!(
-                !text.contains(forbidden),
-                "{} contains {forbidden}",
-                path.display()
-            );
+        for forbidden in ["<style", " style=", "<script>", "javascript:", " onclick=", " onload=", " onsubmit="] {
+            assert!(!text.contains(forbidden), "{} contains {forbidden}", path.display());
         }
         for (at, _) in text.match_indices("<script") {
-            assert!(
-                text[at..].split('>').next().unwrap().contains("src="),
-                "{}: inline script",
-                path.display()
-            );
+            assert!(text[at..].split('>').next().unwrap().contains("src="), "{}: inline script", path.display());
         }
     }
 }
@@ -277,27 +267,16 @@ async fn cross_site_credential_posts_are_refused_with_403() {
     let app = spawn_sandbox_app().await;
     let host = app.address.trim_start_matches("http://").to_owned();
     for (path, form) in [
-        (
-            "/oauth-callback",
-            vec![("username", "demo"), ("password", "demo")],
-        ),
+        ("/oauth-callback", vec![("username", "demo"), ("password", "demo")]),
         ("/client-credentials", vec![]),
         ("/refresh", vec![("refresh_token", "x")]),
     ] {
-        let evil = app
-            .client
-            .post(app.url(path))
-            .header("origin", "https://evil.example")
-            .form(&form);
+        let evil = app.client.post(app.url(path)).header("origin", "https://evil.example").form(&form);
         let page = app.send(evil).await;
         assert_eq!(page.status, 403, "{path}");
         page.assert_html_page();
         page.assert_contains("Cross-site request refused");
-        let fetch = app
-            .client
-            .post(app.url(path))
-            .header("sec-fetch-site", "cross-site")
-            .form(&form);
+        let fetch = app.client.post(app.url(path)).header("sec-fetch-site", "cross-site").form(&form);
         assert_eq!(app.send(fetch).await.status, 403, "{path}");
     }
     let same_origin = app
@@ -323,21 +302,13 @@ async fn repeated_failures_get_429_with_retry_after_and_successes_never_count() 
         assert_eq!(app.login("demo", "").await.status, 400); // form errors are not attempts
     }
     for attempt in 1..=3 {
-        assert_eq!(
-            app.login("demo", "wrong").await.status,
-            403,
-            "attempt {attempt}"
-        );
+        assert_eq!(app.login("demo", "wrong").await.status, 403, "attempt {attempt}");
     }
     let blocked = app.login("demo", "wrong").await;
     assert_eq!(blocked.status, 429);
     blocked.assert_html_page();
     blocked.assert_contains("Too many failed attempts");
-    let retry: u64 = blocked.headers["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry: u64 = blocked.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     // The right password is refused too while blocked: that is the point.
     assert_eq!(app.login("demo", "demo").await.status, 429);
@@ -349,20 +320,15 @@ async fn a_client_too_slow_to_send_its_body_gets_408() {
     let mut settings = Settings::sandbox_defaults();
     settings.request_timeout = Duration::from_millis(500);
     let app = spawn_app(settings).await;
-    let mut socket = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
-        .await
-        .unwrap();
+    let mut socket = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
     let head = "POST /oauth-callback HTTP/1.1\r\nHost: test\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nusername=";
     socket.write_all(head.as_bytes()).await.unwrap();
     let mut answer = vec![0u8; 8192];
     let started = std::time::Instant::now();
-    let n = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::io::AsyncReadExt::read(&mut socket, &mut answer),
-    )
-    .await
-    .expect("answered before the test's own timeout")
-    .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read(&mut socket, &mut answer))
+        .await
+        .expect("answered before the test's own timeout")
+        .unwrap();
     let text = String::from_utf8_lossy(&answer[..n]);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(3));

@@ -24,41 +24,21 @@ pub struct Page {
 
 impl Page {
     pub fn content_type(&self) -> &str {
-        self.headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 
     /// Asserts the page is HTML in the site's layout.
     pub fn assert_html_page(&self) {
-        assert!(
-            self.content_type().starts_with("text/html"),
-            "not HTML: {:?}\n{}",
-            self.content_type(),
-            self.body
-        );
-        assert!(
-            self.body.contains("<!doctype html>"),
-            "no layout:\n{}",
-            self.body
-        );
+        assert!(self.content_type().starts_with("text/html"), "not HTML: {:?}\n{}", self.content_type(), self.body);
+        assert!(self.body.contains("<!doctype html>"), "no layout:\n{}", self.body);
     }
 
     pub fn assert_contains(&self, needle: &str) {
-        assert!(
-            self.body.contains(needle),
-            "page lacks {needle:?}:\n{}",
-            self.body
-        );
+        assert!(self.body.contains(needle), "page lacks {needle:?}:\n{}", self.body);
     }
 
     pub fn assert_lacks(&self, needle: &str) {
-        assert!(
-            !self.body.contains(needle),
-            "page shows {needle:?}:\n{}",
-            self.body
-        );
+        assert!(!self.body.contains(needle), "page shows {needle:?}:\n{}", self.body);
     }
 }
 
@@ -77,10 +57,7 @@ pub async fn spawn_app_with(mut settings: Settings, options: SandboxOptions) -> 
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    TestApp {
-        address: format!("http://{address}"),
-        client,
-    }
+    TestApp { address: format!("http://{address}"), client }
 }
 
 /// The app in sandbox mode, as `cargo run` starts it.
@@ -96,42 +73,25 @@ pub fn settings_for(base: &str) -> Settings {
     settings.consumer_secret = "test-client-secret".to_owned().into();
     settings.bitbucket_url = parse_base_url(base).unwrap();
     settings.api_url = parse_base_url(base).unwrap();
-    settings.upstream = UpstreamLimits {
-        connect_timeout: Duration::from_millis(500),
-        timeout: Duration::from_millis(700),
-    };
+    settings.upstream =
+        UpstreamLimits { connect_timeout: Duration::from_millis(500), timeout: Duration::from_millis(700) };
     settings.request_timeout = Duration::from_secs(5);
     settings
 }
 
 impl TestApp {
     pub async fn get(&self, path: &str) -> Page {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.address))
-            .send()
-            .await
-            .expect("GET");
+        let response = self.client.get(format!("{}{path}", self.address)).send().await.expect("GET");
         into_page(response).await
     }
 
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.address))
-            .form(form)
-            .send()
-            .await
-            .expect("POST");
+        let response = self.client.post(format!("{}{path}", self.address)).form(form).send().await.expect("POST");
         into_page(response).await
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Page {
-        self.post_form(
-            "/oauth-callback",
-            &[("username", username), ("password", password)],
-        )
-        .await
+        self.post_form("/oauth-callback", &[("username", username), ("password", password)]).await
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Page {
@@ -145,11 +105,7 @@ impl TestApp {
     /// The app still answers its healthcheck.
     pub async fn assert_alive(&self) {
         let page = self.get("/healthcheck").await;
-        assert_eq!(
-            page.status, 200,
-            "healthcheck after the test: {}",
-            page.body
-        );
+        assert_eq!(page.status, 200, "healthcheck after the test: {}", page.body);
     }
 }
 
@@ -157,11 +113,7 @@ pub async fn into_page(response: reqwest::Response) -> Page {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = response.text().await.unwrap_or_default();
-    Page {
-        status,
-        headers,
-        body,
-    }
+    Page { status, headers, body }
 }
 
 /// An address where nothing listens: connections are refused.
@@ -213,10 +165,7 @@ pub enum RawAnswer {
 impl Page {
     /// The `Location` header.
     pub fn location(&self) -> &str {
-        self.headers
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .expect("a Location header")
+        self.headers.get("location").and_then(|v| v.to_str().ok()).expect("a Location header")
     }
 
     /// `name=value` of the cookie `name` set by this response.
@@ -242,32 +191,31 @@ impl Page {
     /// The value of the hidden form field `name`.
     pub fn hidden(&self, name: &str) -> String {
         let marker = format!(r#"name="{name}" value=""#);
-        let start = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no field {name}:\n{}", self.body))
-            + marker.len();
+        let start = self.body.find(&marker).unwrap_or_else(|| panic!("no field {name}:\n{}", self.body)) + marker.len();
         self.body[start..].split('"').next().unwrap().to_owned()
     }
 
-    /// The text of the element with `id`, up to the next tag.
+    /// The text of the element with `id`, up to the next tag, with HTML entities decoded.
     pub fn text_of(&self, id: &str) -> String {
         let marker = format!(r#"id="{id}">"#);
-        let start = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no #{id}:\n{}", self.body))
-            + marker.len();
-        self.body[start..].split('<').next().unwrap().to_owned()
+        let start = self.body.find(&marker).unwrap_or_else(|| panic!("no #{id}:\n{}", self.body)) + marker.len();
+        unescape(self.body[start..].split('<').next().unwrap())
     }
+}
+
+/// Decodes the HTML entities askama writes.
+pub fn unescape(html: &str) -> String {
+    [("&#34;", "\""), ("&#39;", "'"), ("&#60;", "<"), ("&#62;", ">"), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\"")]
+        .iter()
+        .fold(html.to_owned(), |text, (entity, plain)| text.replace(entity, plain))
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
 }
 
 /// The query parameter `name` of a URL or path.
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 /// An answer read off a raw socket.
@@ -281,9 +229,7 @@ impl RawPage {
     pub fn header(&self, name: &str) -> Option<String> {
         self.head.lines().find_map(|line| {
             let (key, value) = line.split_once(':')?;
-            key.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_owned())
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_owned())
         })
     }
 }
@@ -291,9 +237,7 @@ impl RawPage {
 /// Sends `request` as bytes, exactly as given, and reads the answer until the server closes.
 pub async fn raw_request(address: &str, request: &[u8]) -> RawPage {
     let address = address.trim_start_matches("http://");
-    let mut socket = tokio::net::TcpStream::connect(address)
-        .await
-        .expect("connect");
+    let mut socket = tokio::net::TcpStream::connect(address).await.expect("connect");
     socket.write_all(request).await.expect("write");
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
@@ -301,14 +245,6 @@ pub async fn raw_request(address: &str, request: &[u8]) -> RawPage {
     let _ = read;
     let text = String::from_utf8_lossy(&answer).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    RawPage {
-        status,
-        head: head.to_owned(),
-        body: body.to_owned(),
-    }
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    RawPage { status, head: head.to_owned(), body: body.to_owned() }
 }

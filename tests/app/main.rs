@@ -9,4 +9,5 @@ mod password_grant;
 mod process;
 mod standard_server;
 mod startup;
+mod teaching;
 mod upstream_faults;

@@ -31,13 +31,7 @@ async fn the_shown_access_token_works_against_the_sandbox_api() {
     let app = spawn_sandbox_app().await;
     let page = app.login("demo", "demo").await;
     let token = page.text_of("access-token");
-    let user = app
-        .send(
-            app.client
-                .get(app.url("/sandbox/api/2.0/user"))
-                .bearer_auth(&token),
-        )
-        .await;
+    let user = app.send(app.client.get(app.url("/sandbox/api/2.0/user")).bearer_auth(&token)).await;
     assert_eq!(user.status, 200);
     assert!(user.body.contains("\"display_name\":\"Demo User\""));
 }
@@ -69,9 +63,7 @@ async fn empty_password_shows_the_form_again_with_the_username_kept() {
 #[tokio::test]
 async fn missing_username_is_400_and_the_password_is_not_echoed() {
     let app = spawn_sandbox_app().await;
-    let page = app
-        .post_form("/oauth-callback", &[("password", "hunter2-secret")])
-        .await;
+    let page = app.post_form("/oauth-callback", &[("password", "hunter2-secret")]).await;
     assert_eq!(page.status, 400);
     page.assert_contains("Enter a username.");
     page.assert_lacks("hunter2-secret");
@@ -95,10 +87,8 @@ async fn whitespace_only_fields_are_400() {
 #[tokio::test]
 async fn json_instead_of_a_form_is_400_with_the_form() {
     let app = spawn_sandbox_app().await;
-    let request = app
-        .client
-        .post(app.url("/oauth-callback"))
-        .json(&serde_json::json!({"username": "demo", "password": "demo"}));
+    let request =
+        app.client.post(app.url("/oauth-callback")).json(&serde_json::json!({"username": "demo", "password": "demo"}));
     let page = app.send(request).await;
     assert_eq!(page.status, 400);
     page.assert_html_page();
@@ -135,10 +125,7 @@ async fn wrong_consumer_secret_is_502_telling_the_operator_what_to_check() {
 
 #[tokio::test]
 async fn expired_access_token_still_shows_the_token_with_the_apis_error() {
-    let options = SandboxOptions {
-        access_token_lifetime: Duration::ZERO,
-        ..SandboxOptions::default()
-    };
+    let options = SandboxOptions { access_token_lifetime: Duration::ZERO, ..SandboxOptions::default() };
     let app = spawn_app_with(Settings::sandbox_defaults(), options).await;
     let page = app.login("demo", "demo").await;
     assert_eq!(page.status, 200, "{}", page.body);
@@ -153,11 +140,7 @@ async fn sandbox_token_endpoint_answers_like_bitbucket() {
     let app = spawn_sandbox_app().await;
     let url = app.url("/sandbox/site/oauth2/access_token");
     let post = |auth: Option<(&str, &str)>, body: &'static str| {
-        let mut request = app
-            .client
-            .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
+        let mut request = app.client.post(&url).header("content-type", "application/x-www-form-urlencoded").body(body);
         if let Some((key, secret)) = auth {
             request = request.basic_auth(key, Some(secret));
         }
@@ -165,12 +148,7 @@ async fn sandbox_token_endpoint_answers_like_bitbucket() {
     };
     let consumer = Some(("sandbox-consumer-key", "sandbox-consumer-secret"));
 
-    let ok = app
-        .send(post(
-            consumer,
-            "grant_type=password&username=demo&password=demo",
-        ))
-        .await;
+    let ok = app.send(post(consumer, "grant_type=password&username=demo&password=demo")).await;
     assert_eq!(ok.status, 200);
     let json: serde_json::Value = serde_json::from_str(&ok.body).unwrap();
     assert_eq!(json["token_type"], "bearer");
@@ -193,20 +171,8 @@ async fn sandbox_token_endpoint_answers_like_bitbucket() {
             "unauthorized_client",
             "Invalid OAuth client credentials",
         ),
-        (
-            consumer,
-            "username=demo&password=demo",
-            400,
-            "invalid_grant",
-            "Unsupported grant type: None",
-        ),
-        (
-            consumer,
-            "grant_type=magic",
-            400,
-            "invalid_grant",
-            "Unsupported grant type: magic",
-        ),
+        (consumer, "username=demo&password=demo", 400, "invalid_grant", "Unsupported grant type: None"),
+        (consumer, "grant_type=magic", 400, "invalid_grant", "Unsupported grant type: magic"),
         (
             consumer,
             "grant_type=password&username=demo&password=x",
@@ -234,16 +200,8 @@ async fn sandbox_api_checks_the_bearer_token() {
     let unknown = app.send(app.client.get(&user).bearer_auth("made-up")).await;
     assert_eq!(unknown.status, 401);
     // Bitbucket takes tokens only in the header since 2026: a query parameter is ignored.
-    let query = app
-        .send(app.client.get(format!("{user}?access_token=made-up")))
-        .await;
+    let query = app.send(app.client.get(format!("{user}?access_token=made-up"))).await;
     assert_eq!(query.status, 401);
-    let gone = app
-        .send(
-            app.client
-                .get(app.url("/sandbox/api/2.0/repositories?role=member"))
-                .bearer_auth("x"),
-        )
-        .await;
+    let gone = app.send(app.client.get(app.url("/sandbox/api/2.0/repositories?role=member")).bearer_auth("x")).await;
     assert_eq!(gone.status, 410);
 }

@@ -53,33 +53,17 @@ impl Binary {
                 }
             }));
         }
-        let address = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the binary says where it listens");
-        Binary {
-            child,
-            address: format!("http://{address}"),
-            output,
-            readers,
-        }
+        let address = rx.recv_timeout(Duration::from_secs(20)).expect("the binary says where it listens");
+        Binary { child, address: format!("http://{address}"), output, readers }
     }
 
     pub fn app(&self) -> TestApp {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        TestApp {
-            address: self.address.clone(),
-            client,
-        }
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        TestApp { address: self.address.clone(), client }
     }
 
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let status = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
     }
 
@@ -90,10 +74,7 @@ impl Binary {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.success();
             }
-            assert!(
-                started.elapsed() < limit,
-                "the process did not exit within {limit:?}"
-            );
+            assert!(started.elapsed() < limit, "the process did not exit within {limit:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -110,14 +91,7 @@ impl Binary {
 
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .unwrap()
-            .trim()
-            .trim_end_matches(" kB")
-            .parse()
-            .unwrap()
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").parse().unwrap()
     }
 }
 
@@ -142,9 +116,7 @@ async fn sigterm_during_a_slow_upstream_call_finishes_the_request_and_exits_0() 
         .await;
     Mock::given(method("GET"))
         .and(path("/2.0/user"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"display_name": "Slow User"})),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"display_name": "Slow User"})))
         .mount(&upstream)
         .await;
     let mut binary = Binary::start(&[
@@ -159,18 +131,11 @@ async fn sigterm_during_a_slow_upstream_call_finishes_the_request_and_exits_0() 
     let page = in_flight.await.unwrap();
     assert_eq!(page.status, 200, "{}", page.body);
     page.assert_contains("Slow User");
-    assert!(
-        binary.wait(Duration::from_secs(10)),
-        "exit status was not 0"
-    );
+    assert!(binary.wait(Duration::from_secs(10)), "exit status was not 0");
     let output = binary.output.lock().unwrap().clone();
     assert!(output.contains("shutdown signal received"), "{output}");
     // New connections are refused once it has stopped.
-    assert!(
-        reqwest::get(format!("{}/healthcheck", binary.address))
-            .await
-            .is_err()
-    );
+    assert!(reqwest::get(format!("{}/healthcheck", binary.address)).await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,8 +151,7 @@ async fn sigint_stops_an_idle_server_with_exit_0() {
 async fn no_secret_reaches_the_log_even_at_trace_level() {
     use base64::Engine;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let url_encoded =
-        |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let url_encoded = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let wrong_password = "Wr0ng+Pass/wörd&=1";
     let mut secrets: Vec<String> = vec![
         "sandbox-consumer-secret".into(),
@@ -203,22 +167,9 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
     assert_eq!(first.status, 200);
     let (access, refresh) = (first.hidden("access_token"), first.hidden("refresh_token"));
     assert_eq!(app.login("demo", wrong_password).await.status, 403);
-    let refreshed = app
-        .post_form(
-            "/refresh",
-            &[("refresh_token", &refresh), ("access_token", &access)],
-        )
-        .await;
+    let refreshed = app.post_form("/refresh", &[("refresh_token", &refresh), ("access_token", &access)]).await;
     assert_eq!(refreshed.status, 200);
-    assert_eq!(
-        app.post_form(
-            "/refresh",
-            &[("refresh_token", &refresh), ("access_token", &access)]
-        )
-        .await
-        .status,
-        400
-    );
+    assert_eq!(app.post_form("/refresh", &[("refresh_token", &refresh), ("access_token", &access)]).await.status, 400);
     let start = app.get("/authorize").await;
     let cookie = start.set_cookie("oauth_state").unwrap();
     let consent = app.get(start.location()).await;
@@ -235,21 +186,9 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
         )
         .await;
     let code = query_param(back.location(), "code").unwrap();
-    let callback = app
-        .send(
-            app.client
-                .get(app.url(back.location()))
-                .header("cookie", &cookie),
-        )
-        .await;
+    let callback = app.send(app.client.get(app.url(back.location())).header("cookie", &cookie)).await;
     assert_eq!(callback.status, 200);
-    let reused = app
-        .send(
-            app.client
-                .get(app.url(back.location()))
-                .header("cookie", &cookie),
-        )
-        .await;
+    let reused = app.send(app.client.get(app.url(back.location())).header("cookie", &cookie)).await;
     assert_eq!(reused.status, 400);
     let client_credentials = app.post_form("/client-credentials", &[]).await;
     assert_eq!(client_credentials.status, 200);
@@ -265,11 +204,7 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
     for page in [&first, &refreshed, &callback] {
         secrets.push(page.hidden("refresh_token"));
     }
-    secrets.extend([
-        code,
-        state,
-        cookie.trim_start_matches("oauth_state=").to_owned(),
-    ]);
+    secrets.extend([code, state, cookie.trim_start_matches("oauth_state=").to_owned()]);
     let mut logs = binary.finish();
 
     // 2. A hostile server that echoes the request (Basic header and form body) in its errors.
@@ -278,23 +213,15 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
         .respond_with(|request: &Request| {
             let echo = format!(
                 "auth={} body={}",
-                request
-                    .headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or(""),
+                request.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or(""),
                 String::from_utf8_lossy(&request.body)
             );
-            ResponseTemplate::new(400)
-                .set_body_json(json!({"error": "invalid_grant", "error_description": echo}))
+            ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant", "error_description": echo}))
         })
         .mount(&hostile)
         .await;
     let hostile_secret = "hostile-consumer-secret";
-    secrets.extend([
-        hostile_secret.to_owned(),
-        b64(&format!("hostile-key:{hostile_secret}")),
-    ]);
+    secrets.extend([hostile_secret.to_owned(), b64(&format!("hostile-key:{hostile_secret}"))]);
     let binary2 = Binary::start(&[
         ("RUST_LOG", "trace"),
         ("BITBUCKET_SANDBOX", "false"),
@@ -307,27 +234,16 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
     let echoed = app2.login("alice", wrong_password).await;
     assert_eq!(echoed.status, 403);
     echoed.assert_contains("[redacted]"); // the echo reached the page, scrubbed
-    assert_eq!(
-        app2.post_form("/refresh", &[("refresh_token", "echoed-refresh-token-1")])
-            .await
-            .status,
-        400
-    );
+    assert_eq!(app2.post_form("/refresh", &[("refresh_token", "echoed-refresh-token-1")]).await.status, 400);
     secrets.push("echoed-refresh-token-1".into());
     assert_eq!(app2.post_form("/client-credentials", &[]).await.status, 502);
     logs.push_str(&binary2.finish());
 
     assert!(logs.contains("TRACE"), "trace logging was not on");
-    assert!(
-        logs.contains("access token issued"),
-        "the flows were not logged"
-    );
+    assert!(logs.contains("access token issued"), "the flows were not logged");
     for secret in &secrets {
         assert!(secret.len() >= 8, "weak test secret {secret:?}");
-        assert!(
-            !logs.contains(secret.as_str()),
-            "the log contains the secret {secret:?}"
-        );
+        assert!(!logs.contains(secret.as_str()), "the log contains the secret {secret:?}");
     }
 }
 
@@ -342,43 +258,26 @@ async fn load_200_users_5000_flows_500_idle_connections() {
     const USERS: usize = 200;
     const FLOWS: usize = 5_000;
     const IDLE: usize = 500;
-    let binary = Binary::start(&[(
-        "RUST_LOG",
-        "warn,bitbucket_password_grant=info,bitbucket_password_grant::web=warn",
-    )]);
+    let binary =
+        Binary::start(&[("RUST_LOG", "warn,bitbucket_password_grant=info,bitbucket_password_grant::web=warn")]);
     let host = binary.address.trim_start_matches("http://").to_owned();
     let rss_idle = binary.rss_kib();
 
     let mut idle = Vec::with_capacity(IDLE);
     for _ in 0..IDLE {
-        idle.push(
-            tokio::net::TcpStream::connect(&host)
-                .await
-                .expect("idle connection"),
-        );
+        idle.push(tokio::net::TcpStream::connect(&host).await.expect("idle connection"));
     }
 
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(USERS)
-        .build()
-        .unwrap();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(USERS).build().unwrap();
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut users = Vec::new();
     for _ in 0..USERS {
-        let (client, next, url) = (
-            client.clone(),
-            next.clone(),
-            format!("{}/oauth-callback", binary.address),
-        );
+        let (client, next, url) = (client.clone(), next.clone(), format!("{}/oauth-callback", binary.address));
         users.push(tokio::spawn(async move {
             let mut failures = Vec::new();
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < FLOWS {
-                let result = client
-                    .post(&url)
-                    .form(&[("username", "demo"), ("password", "demo")])
-                    .send()
-                    .await;
+                let result = client.post(&url).form(&[("username", "demo"), ("password", "demo")]).send().await;
                 match result {
                     Ok(response) if response.status() == 200 => {
                         let body = response.text().await.unwrap_or_default();
@@ -403,10 +302,7 @@ async fn load_200_users_5000_flows_500_idle_connections() {
     let mut still_open = 0;
     for socket in idle.iter_mut().take(5) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        socket
-            .write_all(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
+        socket.write_all(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
         let mut answer = Vec::new();
         socket.read_to_end(&mut answer).await.unwrap();
         still_open += usize::from(answer.starts_with(b"HTTP/1.1 200"));
@@ -416,16 +312,8 @@ async fn load_200_users_5000_flows_500_idle_connections() {
          under load with {IDLE} idle connections {rss_loaded} KiB",
         FLOWS as f64 / elapsed.as_secs_f64()
     );
-    assert!(
-        failures.is_empty(),
-        "{} failed flows, e.g. {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
+    assert!(failures.is_empty(), "{} failed flows, e.g. {:?}", failures.len(), &failures[..failures.len().min(5)]);
     assert_eq!(still_open, 5, "idle connections were dropped");
-    assert!(
-        rss_loaded < LOAD_RSS_BOUND_KIB,
-        "RSS {rss_loaded} KiB over the bound {LOAD_RSS_BOUND_KIB} KiB"
-    );
+    assert!(rss_loaded < LOAD_RSS_BOUND_KIB, "RSS {rss_loaded} KiB over the bound {LOAD_RSS_BOUND_KIB} KiB");
     binary.finish();
 }

@@ -17,10 +17,7 @@ async fn profile_endpoint(server: &MockServer, token: &str) {
     Mock::given(method("GET"))
         .and(path("/2.0/user"))
         .and(header("authorization", format!("Bearer {token}").as_str()))
-        .respond_with(json(
-            200,
-            serde_json::json!({"display_name": "Alice Example", "account_id": "acc-1"}),
-        ))
+        .respond_with(json(200, serde_json::json!({"display_name": "Alice Example", "account_id": "acc-1"})))
         .expect(1)
         .mount(server)
         .await;
@@ -33,9 +30,7 @@ async fn standard_server_gets_basic_auth_and_the_password_form_then_a_bearer_cal
         .and(path("/site/oauth2/access_token"))
         .and(header("authorization", BASIC))
         .and(header("content-type", "application/x-www-form-urlencoded"))
-        .and(body_string(
-            "grant_type=password&username=alice&password=s3cr%26t+x",
-        ))
+        .and(body_string("grant_type=password&username=alice&password=s3cr%26t+x"))
         .respond_with(json(
             200,
             serde_json::json!({
@@ -87,10 +82,7 @@ async fn bitbucket_classic_body_with_scopes_is_understood() {
 async fn invalid_grant_from_a_standard_server_is_the_users_problem_403() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(json(
-            400,
-            serde_json::json!({"error": "invalid_grant", "error_description": "Bad credentials"}),
-        ))
+        .respond_with(json(400, serde_json::json!({"error": "invalid_grant", "error_description": "Bad credentials"})))
         .mount(&server)
         .await;
     let app = spawn_app(settings_for(&server.uri())).await;
@@ -118,10 +110,7 @@ async fn invalid_client_is_502_for_the_operator() {
 async fn unsupported_grant_type_is_502_saying_the_server_lacks_the_grant() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(json(
-            400,
-            serde_json::json!({"error": "unsupported_grant_type"}),
-        ))
+        .respond_with(json(400, serde_json::json!({"error": "unsupported_grant_type"})))
         .mount(&server)
         .await;
     let app = spawn_app(settings_for(&server.uri())).await;
@@ -134,10 +123,7 @@ async fn unsupported_grant_type_is_502_saying_the_server_lacks_the_grant() {
 async fn api_failure_after_a_token_still_shows_the_token() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(json(
-            200,
-            serde_json::json!({"access_token": "tok-123456789", "token_type": "bearer"}),
-        ))
+        .respond_with(json(200, serde_json::json!({"access_token": "tok-123456789", "token_type": "bearer"})))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -163,17 +149,11 @@ async fn api_failure_after_a_token_still_shows_the_token() {
 async fn api_answer_echoing_the_token_is_scrubbed_from_the_error() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(json(
-            200,
-            serde_json::json!({"access_token": "echoed-token-value", "token_type": "bearer"}),
-        ))
+        .respond_with(json(200, serde_json::json!({"access_token": "echoed-token-value", "token_type": "bearer"})))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(500)
-                .set_body_raw("bad token echoed-token-value here", "text/plain"),
-        )
+        .respond_with(ResponseTemplate::new(500).set_body_raw("bad token echoed-token-value here", "text/plain"))
         .mount(&server)
         .await;
     let app = spawn_app(settings_for(&server.uri())).await;

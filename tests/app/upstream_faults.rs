@@ -17,10 +17,7 @@ async fn login_against(base: &str) -> (TestApp, Page) {
 
 async fn answering(template: ResponseTemplate) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(template)
-        .mount(&server)
-        .await;
+    Mock::given(method("POST")).respond_with(template).mount(&server).await;
     server
 }
 
@@ -65,8 +62,7 @@ async fn reset_mid_body_is_502() {
 
 #[tokio::test]
 async fn server_error_500_is_502() {
-    let server =
-        answering(ResponseTemplate::new(500).set_body_string("Internal Server Error")).await;
+    let server = answering(ResponseTemplate::new(500).set_body_string("Internal Server Error")).await;
     let (app, page) = login_against(&server.uri()).await;
     assert_fault(&page, &app, 502, &["not a token", "HTTP 500"]).await;
 }
@@ -74,38 +70,29 @@ async fn server_error_500_is_502() {
 #[tokio::test]
 async fn html_page_instead_of_json_is_502_naming_html() {
     let body = "<html><body><h1>Log in to continue</h1></body></html>";
-    let server =
-        answering(ResponseTemplate::new(200).set_body_raw(body, "text/html; charset=utf-8")).await;
+    let server = answering(ResponseTemplate::new(200).set_body_raw(body, "text/html; charset=utf-8")).await;
     let (app, page) = login_against(&server.uri()).await;
     assert_fault(&page, &app, 502, &["an HTML page", "Log in to continue"]).await;
 }
 
 #[tokio::test]
 async fn maintenance_503_html_is_502() {
-    let server = answering(
-        ResponseTemplate::new(503).set_body_raw("<html>Down for maintenance</html>", "text/html"),
-    )
-    .await;
+    let server =
+        answering(ResponseTemplate::new(503).set_body_raw("<html>Down for maintenance</html>", "text/html")).await;
     let (app, page) = login_against(&server.uri()).await;
     assert_fault(&page, &app, 502, &["an HTML page", "503"]).await;
 }
 
 #[tokio::test]
 async fn malformed_json_is_502() {
-    let server = answering(
-        ResponseTemplate::new(200).set_body_raw("{\"access_token\": ", "application/json"),
-    )
-    .await;
+    let server = answering(ResponseTemplate::new(200).set_body_raw("{\"access_token\": ", "application/json")).await;
     let (app, page) = login_against(&server.uri()).await;
     assert_fault(&page, &app, 502, &["not valid JSON"]).await;
 }
 
 #[tokio::test]
 async fn json_without_access_token_is_502() {
-    let server = answering(
-        ResponseTemplate::new(200).set_body_json(serde_json::json!({"token_type": "bearer"})),
-    )
-    .await;
+    let server = answering(ResponseTemplate::new(200).set_body_json(serde_json::json!({"token_type": "bearer"}))).await;
     let (app, page) = login_against(&server.uri()).await;
     assert_fault(&page, &app, 502, &["access_token"]).await;
 }
@@ -128,14 +115,9 @@ async fn ten_megabyte_body_is_cut_off_and_502() {
 #[tokio::test]
 async fn redirect_to_another_host_is_502_and_not_followed() {
     let elsewhere = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(0)
-        .mount(&elsewhere)
-        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&elsewhere).await;
     let target = format!("{}/steal", elsewhere.uri());
-    let server =
-        answering(ResponseTemplate::new(307).insert_header("location", target.as_str())).await;
+    let server = answering(ResponseTemplate::new(307).insert_header("location", target.as_str())).await;
     let (app, page) = login_against(&server.uri()).await;
     assert_fault(&page, &app, 502, &["redirect", &target]).await;
     // `elsewhere` verifies on drop that it got no request.

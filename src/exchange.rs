@@ -1,0 +1,345 @@
+//! The HTTP exchange of each step, recorded for the result page: the request as sent and the
+//! answer as received, with secrets masked, plus the same call as `curl` and as Rust.
+//!
+//! Token requests go through the token module's own steps ([`token::build_token_request`],
+//! [`token::read_response`], [`token::parse_token_response`]), so what is shown is exactly what was
+//! sent and the protocol code exists once.
+
+use serde_json::Value;
+
+use crate::bitbucket::{self, ApiError, MAX_API_RESPONSE_BYTES};
+use crate::diagnosis::Grant;
+use crate::token::{self, ClientCredentials, RawResponse, TokenError, TokenResponse};
+
+/// What stands in for the password, whatever its length.
+pub const PASSWORD_MASK: &str = "••••••••";
+
+/// A secret shown as its first 4 and last 4 characters: `abcd…wxyz` (short ones fully masked).
+pub fn partial(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() <= 12 {
+        return "••••".to_owned();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// One request and its answer, ready to display.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    /// What this step is, e.g. "Token request: password grant".
+    pub title: String,
+    /// `POST /site/oauth2/access_token HTTP/1.1`
+    pub request_line: String,
+    /// Headers as sent, secrets masked.
+    pub request_headers: Vec<(String, String)>,
+    /// The body as sent, secrets masked.
+    pub request_body: Option<String>,
+    /// `HTTP/1.1 200 OK`, or `None` when no answer came.
+    pub status_line: Option<String>,
+    /// The answer's headers that matter.
+    pub response_headers: Vec<(String, String)>,
+    /// The answer's body, pretty-printed if JSON, tokens masked.
+    pub response_body: Option<String>,
+    /// Why there is no answer (connection refused, timeout, body too large).
+    pub failure: Option<String>,
+    /// The same request as a `curl` command, secrets as environment variables.
+    pub curl: String,
+    /// The same request as Rust code using `src/token.rs`.
+    pub rust: String,
+}
+
+/// A form field of a token request: its name, the value sent, and how to show it.
+pub struct Field<'a> {
+    name: &'a str,
+    value: &'a str,
+    shown: Shown,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Shown {
+    Plain,
+    Password,
+    Partial,
+}
+
+impl<'a> Field<'a> {
+    /// A field shown as it is.
+    pub fn plain(name: &'a str, value: &'a str) -> Self {
+        Field { name, value, shown: Shown::Plain }
+    }
+    /// The password: always fully masked.
+    pub fn password(value: &'a str) -> Self {
+        Field { name: "password", value, shown: Shown::Password }
+    }
+    /// A token or code: shown as `abcd…wxyz`.
+    pub fn secret(name: &'a str, value: &'a str) -> Self {
+        Field { name, value, shown: Shown::Partial }
+    }
+}
+
+/// The headers worth showing from an answer.
+const SHOWN_RESPONSE_HEADERS: [&str; 7] =
+    ["content-type", "cache-control", "pragma", "www-authenticate", "retry-after", "location", "content-length"];
+
+fn url_parts(url: &str) -> (String, String) {
+    match url::Url::parse(url) {
+        Ok(parsed) => {
+            let host = match parsed.port() {
+                Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or("")),
+                None => parsed.host_str().unwrap_or("").to_owned(),
+            };
+            let mut target = parsed.path().to_owned();
+            if let Some(query) = parsed.query() {
+                target.push('?');
+                target.push_str(query);
+            }
+            (host, target)
+        }
+        Err(_) => (String::new(), url.to_owned()),
+    }
+}
+
+fn status_line(status: u16) -> String {
+    let reason = reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+    format!("HTTP/1.1 {status} {reason}")
+}
+
+/// Secrets to mask in text that came back, each with what stands in for it.
+type Masks<'a> = [(&'a str, String)];
+
+/// Masks `access_token` and `refresh_token` values in a JSON answer, then pretty-prints it; other
+/// bodies are shown as text, with every known secret masked.
+fn show_body(raw: &RawResponse, secrets: &Masks<'_>) -> Option<String> {
+    if raw.body.is_empty() {
+        return None;
+    }
+    let text = match serde_json::from_slice::<Value>(&raw.body) {
+        Ok(mut json) => {
+            for key in ["access_token", "refresh_token"] {
+                if let Some(Value::String(value)) = json.get_mut(key) {
+                    *value = partial(value);
+                }
+            }
+            bitbucket::pretty(&json)
+        }
+        Err(_) => raw.excerpt(),
+    };
+    Some(mask_all(&text, secrets))
+}
+
+fn mask_all(text: &str, secrets: &Masks<'_>) -> String {
+    secrets.iter().filter(|(secret, _)| secret.len() >= 4).fold(text.to_owned(), |text, (secret, mask)| {
+        let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        text.replace(secret, mask).replace(&encoded, mask)
+    })
+}
+
+fn record_response(exchange: &mut Exchange, response: &Result<RawResponse, TokenError>, secrets: &Masks<'_>) {
+    match response {
+        Ok(raw) => {
+            exchange.status_line = Some(status_line(raw.status));
+            exchange.response_headers = SHOWN_RESPONSE_HEADERS
+                .iter()
+                .filter_map(|name| {
+                    let value = raw.headers.get(*name)?.to_str().ok()?;
+                    Some((name.to_string(), mask_all(value, secrets)))
+                })
+                .collect();
+            exchange.response_body = show_body(raw, secrets);
+        }
+        Err(TokenError::UnexpectedResponse { status, problem, excerpt }) => {
+            exchange.status_line = Some(status_line(*status));
+            exchange.failure = Some(mask_all(problem, secrets));
+            exchange.response_body = Some(mask_all(excerpt, secrets)).filter(|b| !b.is_empty());
+        }
+        Err(error) => exchange.failure = Some(mask_all(&error.to_string(), secrets)),
+    }
+}
+
+/// Quotes a value for a POSIX shell.
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+/// Sends a token request through the token module's steps and records it.
+pub async fn token_request(
+    http: &reqwest::Client,
+    token_url: &str,
+    client: &ClientCredentials<'_>,
+    grant: Grant,
+    fields: &[Field<'_>],
+) -> (Exchange, Result<TokenResponse, TokenError>) {
+    let form: Vec<(&str, &str)> = fields.iter().map(|f| (f.name, f.value)).collect();
+    let (host, target) = url_parts(token_url);
+    let shown_body = fields
+        .iter()
+        .map(|field| {
+            let value = match field.shown {
+                Shown::Plain => url::form_urlencoded::byte_serialize(field.value.as_bytes()).collect(),
+                Shown::Password => PASSWORD_MASK.to_owned(),
+                Shown::Partial => partial(field.value),
+            };
+            format!("{}={value}", field.name)
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let basic = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.client_id, client.client_secret))
+    };
+    let mut exchange = Exchange {
+        title: format!("Token request: {}", grant.name()),
+        request_line: format!("POST {target} HTTP/1.1"),
+        request_headers: vec![
+            ("Host".into(), host),
+            ("Authorization".into(), format!("Basic {}", partial(&basic))),
+            ("Content-Type".into(), "application/x-www-form-urlencoded".into()),
+            ("Accept".into(), "application/json".into()),
+            ("Content-Length".into(), String::new()),
+        ],
+        request_body: Some(shown_body),
+        status_line: None,
+        response_headers: Vec::new(),
+        response_body: None,
+        failure: None,
+        curl: token_curl(token_url, grant, fields),
+        rust: token_rust(token_url, grant, fields),
+    };
+    let request = match token::build_token_request(http, token_url, client, &form) {
+        Ok(request) => request,
+        Err(error) => {
+            exchange.failure = Some(error.to_string());
+            return (exchange, Err(error));
+        }
+    };
+    let length = request.body().and_then(|b| b.as_bytes()).map_or(0, <[u8]>::len);
+    exchange.request_headers[4].1 = length.to_string();
+
+    let mut secrets: Vec<(&str, String)> =
+        vec![(client.client_secret, partial(client.client_secret)), (&basic, partial(&basic))];
+    for field in fields {
+        match field.shown {
+            Shown::Plain => {}
+            Shown::Password => secrets.push((field.value, PASSWORD_MASK.to_owned())),
+            Shown::Partial => secrets.push((field.value, partial(field.value))),
+        }
+    }
+    let response = token::read_response(http.execute(request).await, token::MAX_TOKEN_RESPONSE_BYTES).await;
+    record_response(&mut exchange, &response, &secrets);
+    let result = response.and_then(|raw| token::parse_token_response(&raw));
+    (exchange, result)
+}
+
+fn token_curl(token_url: &str, grant: Grant, fields: &[Field<'_>]) -> String {
+    let mut lines = vec![
+        format!("curl -sS -X POST {}", shell_quote(token_url)),
+        r#"  -u "$BITBUCKET_CONSUMER_KEY:$BITBUCKET_CONSUMER_SECRET""#.to_owned(),
+    ];
+    for field in fields {
+        lines.push(match (field.shown, field.name) {
+            (Shown::Plain, "grant_type") => format!("  -d grant_type={}", grant.grant_type()),
+            (Shown::Plain, name) => format!("  --data-urlencode {}", shell_quote(&format!("{name}={}", field.value))),
+            (Shown::Password, _) => r#"  --data-urlencode "password=$BB_PASSWORD""#.to_owned(),
+            (Shown::Partial, name) => format!(r#"  --data-urlencode "{name}=${}""#, name.to_ascii_uppercase()),
+        });
+    }
+    lines.join(" \\\n")
+}
+
+fn token_rust(token_url: &str, grant: Grant, fields: &[Field<'_>]) -> String {
+    let value = |name: &str| fields.iter().find(|f| f.name == name).map_or("", |f| f.value);
+    let call = match grant {
+        Grant::Password => format!(
+            "token::password_grant(&http, {token_url:?}, &client, {:?}, &std::env::var(\"BB_PASSWORD\")?)",
+            value("username")
+        ),
+        Grant::AuthorizationCode => {
+            format!("token::authorization_code_grant(&http, {token_url:?}, &client, &code, None)")
+        }
+        Grant::ClientCredentials => format!("token::client_credentials_grant(&http, {token_url:?}, &client)"),
+        Grant::RefreshToken => {
+            format!("token::refresh_token_grant(&http, {token_url:?}, &client, &refresh_token)")
+        }
+    };
+    format!(
+        "// src/token.rs, copied into your crate as `mod token;`\n\
+         let http = token::http_client(Duration::from_secs(5), Duration::from_secs(10))?;\n\
+         let (key, secret) = (std::env::var(\"BITBUCKET_CONSUMER_KEY\")?, std::env::var(\"BITBUCKET_CONSUMER_SECRET\")?);\n\
+         let client = token::ClientCredentials {{ client_id: &key, client_secret: &secret }};\n\
+         let token = {call}.await?;\n\
+         println!(\"{{}} token, expires in {{:?}} s\", token.token_type, token.expires_in);"
+    )
+}
+
+/// Calls `GET {url}` with the access token and records it.
+pub async fn api_call(http: &reqwest::Client, url: &str, access_token: &str) -> (Exchange, Result<Value, ApiError>) {
+    let (host, target) = url_parts(url);
+    let mut exchange = Exchange {
+        title: format!("API call: GET {target}"),
+        request_line: format!("GET {target} HTTP/1.1"),
+        request_headers: vec![
+            ("Host".into(), host),
+            ("Authorization".into(), format!("Bearer {}", partial(access_token))),
+            ("Accept".into(), "application/json".into()),
+        ],
+        request_body: None,
+        status_line: None,
+        response_headers: Vec::new(),
+        response_body: None,
+        failure: None,
+        curl: format!("curl -sS {} \\\n  -H \"Authorization: Bearer $ACCESS_TOKEN\"", shell_quote(url)),
+        rust: format!(
+            "let answer: serde_json::Value = http\n    .get({url:?})\n    .bearer_auth(&token.access_token)\n    \
+             .send()\n    .await?\n    .error_for_status()?\n    .json()\n    .await?;"
+        ),
+    };
+    let sent = http.get(url).bearer_auth(access_token).header(reqwest::header::ACCEPT, "application/json").send().await;
+    let response = token::read_response(sent, MAX_API_RESPONSE_BYTES).await;
+    record_response(&mut exchange, &response, &[(access_token, partial(access_token))]);
+    let result = response.map_err(ApiError::Transport).and_then(|raw| bitbucket::parse_api_response(&raw));
+    (exchange, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_keeps_first_and_last_four() {
+        assert_eq!(partial("abcdefghijklmnopqrstuvwxyz"), "abcd…wxyz");
+        assert_eq!(partial("short"), "••••");
+    }
+
+    #[test]
+    fn a_long_password_echoed_back_is_fully_masked() {
+        let masks = [("correct-horse-battery-staple", PASSWORD_MASK.to_owned())];
+        let shown = mask_all("you sent correct-horse-battery-staple and correct-horse-battery-staple", &masks);
+        assert_eq!(shown, "you sent •••••••• and ••••••••");
+    }
+
+    #[test]
+    fn curl_uses_environment_variables_for_every_secret() {
+        let fields =
+            [Field::plain("grant_type", "password"), Field::plain("username", "o'brien"), Field::password("hunter2")];
+        let curl = token_curl("https://bitbucket.org/site/oauth2/access_token", Grant::Password, &fields);
+        assert!(curl.contains(r#"-u "$BITBUCKET_CONSUMER_KEY:$BITBUCKET_CONSUMER_SECRET""#), "{curl}");
+        assert!(curl.contains(r#"--data-urlencode "password=$BB_PASSWORD""#), "{curl}");
+        assert!(curl.contains(r"--data-urlencode 'username=o'\''brien'"), "{curl}");
+        assert!(!curl.contains("hunter2"));
+        let refresh =
+            [Field::plain("grant_type", "refresh_token"), Field::secret("refresh_token", "RT-very-secret-value")];
+        let curl = token_curl("u", Grant::RefreshToken, &refresh);
+        assert!(curl.contains(r#""refresh_token=$REFRESH_TOKEN""#), "{curl}");
+        assert!(!curl.contains("RT-very-secret-value"));
+    }
+
+    #[test]
+    fn rust_snippet_calls_the_token_module() {
+        let fields = [Field::plain("grant_type", "password"), Field::plain("username", "demo"), Field::password("pw")];
+        let rust = token_rust("https://x/site/oauth2/access_token", Grant::Password, &fields);
+        assert!(rust.contains(r#"token::password_grant(&http, "https://x/site/oauth2/access_token", &client, "demo", &std::env::var("BB_PASSWORD")?)"#), "{rust}");
+        assert!(!rust.contains("\"pw\""));
+    }
+}
