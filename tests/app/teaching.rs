@@ -113,7 +113,7 @@ async fn each_sample_call_can_be_made_again_with_the_same_token() {
         ("/2.0/user/workspaces", "demo-workspace"),
         ("/2.0/repositories?role=member", "Bitbucket removed this endpoint in 2026"),
     ] {
-        page.assert_contains(&format!(r#"<input type="hidden" name="call" value="{}">"#, call.replace('?', "?")));
+        page.assert_contains(&format!(r#"<input type="hidden" name="call" value="{call}">"#));
         let again = app.post_form("/api-call", &[("access_token", &token), ("call", call)]).await;
         assert_eq!(again.status, 200, "{call}: {}", again.body);
         again.assert_html_page();
