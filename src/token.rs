@@ -102,19 +102,19 @@ pub struct TokenResponse {
     /// How to use the token; `bearer` (any case, RFC 6749 §5.1 says it is case-insensitive).
     pub token_type: String,
     /// Lifetime of the access token in seconds, if the server says.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<u64>,
     /// A token that gets a new access token later without the password (RFC 6749 §6).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     /// Granted scopes, space-separated (RFC 6749 §3.3).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// Bitbucket's name for `scope` until May 2026.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<String>,
     /// Bitbucket only: the grant type that was used (this is *not* the CSRF `state`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
 }
 
