@@ -59,17 +59,19 @@ pub async fn limit_request_size(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// True when a browser says this request comes from another site: `Sec-Fetch-Site: cross-site`,
-/// or an `Origin` whose host and port differ from the request's `Host` (`Origin: null` counts as
-/// foreign). Requests with neither header (curl, scripts) are not cross-site.
+/// True when a browser says this request comes from another site.
+///
+/// `Sec-Fetch-Site`, which browsers set themselves, decides when present: `cross-site` is foreign,
+/// anything else is not. (It must come first: under `Referrer-Policy: no-referrer`, which this app
+/// sends, Chromium posts same-origin forms with `Origin: null`.) Without it, an `Origin` whose host
+/// and port differ from the request's `Host`, or `Origin: null`, is foreign. Requests with neither
+/// header (curl, scripts) are not cross-site.
 pub fn is_cross_site(headers: &HeaderMap) -> bool {
     let value = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
-    if value(HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
-        return true;
+    if let Some(site) = value(HeaderName::from_static("sec-fetch-site")) {
+        return site.eq_ignore_ascii_case("cross-site");
     }
-    let Some(origin) = value(header::ORIGIN) else {
-        return false;
-    };
+    let Some(origin) = value(header::ORIGIN) else { return false };
     let origin_host = url::Url::parse(origin).ok().and_then(|url| {
         let host = url.host_str()?.to_owned();
         Some(match url.port() {
@@ -173,6 +175,8 @@ mod tests {
         assert!(!is_cross_site(&headers(&[])));
         assert!(!is_cross_site(&headers(&[("host", "localhost:3000"), ("origin", "http://localhost:3000")])));
         assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        // What Chromium sends for a same-origin form post under Referrer-Policy: no-referrer.
+        assert!(!is_cross_site(&headers(&[("host", "127.0.0.1:3000"), ("origin", "null"), ("sec-fetch-site", "same-origin")])));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Integration tests: the real server on port 0, spoken to over HTTP like a user would.
 
+mod browser;
 mod diagnosis;
 mod example;
 mod grants;
