@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bitbucket_password_grant::sandbox::{self, Sandbox};
+use bitbucket_password_grant::sandbox;
 use bitbucket_password_grant::settings::{Settings, join};
 use bitbucket_password_grant::token;
 use clap::Parser;
@@ -57,8 +57,7 @@ async fn run(args: Args) -> Result<String, String> {
     let token_url = if settings.sandbox {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
-        let emulator =
-            axum::Router::new().nest("/sandbox", sandbox::router(Sandbox::new(settings.sandbox_options.clone())));
+        let emulator = sandbox::standalone(settings.sandbox_options.clone());
         tokio::spawn(async move { axum::serve(listener, emulator).await });
         eprintln!("(sandbox mode: using the built-in Bitbucket sandbox at http://{address}/sandbox)");
         format!("http://{address}/sandbox/site/oauth2/access_token")

@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use bitbucket_password_grant::sandbox::{self, SandboxOptions};
 use bitbucket_password_grant::settings::Settings;
 use bitbucket_password_grant::{AppState, serve, shutdown_signal};
 use clap::Parser;
@@ -27,6 +28,11 @@ struct Args {
     /// The folder served at /static/.
     #[arg(long, default_value = "static")]
     static_dir: PathBuf,
+    /// Serve only the built-in Bitbucket sandbox (under /sandbox), as a separate process; no
+    /// config file needed. Point the app at it with BITBUCKET_URL=http://HOST:PORT/sandbox and
+    /// BITBUCKET_API_URL=http://HOST:PORT/sandbox/api.
+    #[arg(long)]
+    sandbox_only: bool,
 }
 
 #[tokio::main]
@@ -39,6 +45,9 @@ async fn main() -> ExitCode {
         )
         .init();
 
+    if args.sandbox_only {
+        return serve_sandbox_only(SocketAddr::new(args.host, args.port)).await;
+    }
     let mut settings = match Settings::load(&args.config, |name| std::env::var(name).ok()) {
         Ok(settings) => settings,
         Err(error) => {
@@ -83,6 +92,30 @@ async fn main() -> ExitCode {
             tracing::info!("stopped");
             ExitCode::SUCCESS
         }
+        Err(error) => {
+            eprintln!("error: server failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--sandbox-only`: the Bitbucket emulator as a process of its own.
+async fn serve_sandbox_only(addr: SocketAddr) -> ExitCode {
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("error: cannot listen on {addr}: {error} (choose another with --port or PORT)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let local_addr = listener.local_addr().unwrap_or(addr);
+    tracing::info!(
+        "listening on http://{local_addr} (sandbox only: token endpoint \
+         http://{local_addr}/sandbox/site/oauth2/access_token, API http://{local_addr}/sandbox/api)"
+    );
+    let app = sandbox::standalone(SandboxOptions::default());
+    match axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: server failed: {error}");
             ExitCode::FAILURE

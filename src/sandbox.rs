@@ -223,6 +223,14 @@ impl Sandbox {
     }
 }
 
+/// The sandbox on its own, under `/sandbox`, as a separate process serves it (`--sandbox-only`, the
+/// example, the benchmark). Its consent page sends the browser back to the original app's callback
+/// URL, `http://localhost:3000/oauth-callback`.
+pub fn standalone(options: SandboxOptions) -> Router {
+    let options = SandboxOptions { callback_url: "http://localhost:3000/oauth-callback".into(), ..options };
+    Router::new().nest("/sandbox", router(Sandbox::new(options)))
+}
+
 /// The sandbox's routes, to be nested where it is served (the app uses `/sandbox`).
 pub fn router<S: Clone + Send + Sync + 'static>(sandbox: Arc<Sandbox>) -> Router<S> {
     Router::new()

@@ -176,7 +176,11 @@ mod tests {
         assert!(!is_cross_site(&headers(&[("host", "localhost:3000"), ("origin", "http://localhost:3000")])));
         assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
         // What Chromium sends for a same-origin form post under Referrer-Policy: no-referrer.
-        assert!(!is_cross_site(&headers(&[("host", "127.0.0.1:3000"), ("origin", "null"), ("sec-fetch-site", "same-origin")])));
+        assert!(!is_cross_site(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin")
+        ])));
     }
 
     #[test]

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Benchmarks the app against a bare hyper server on this machine, in one run, on loopback only,
+# and writes BENCHMARKS.md. See the README's "Performance" section.
+#
+#   bench/run.sh           the full run: release build, 3 alternating rounds of 10 s per case (~8 min)
+#   bench/run.sh --smoke   1 round of 1 s per case on the debug build, to prove the script works (CI)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=full
+if [ "${1:-}" = "--smoke" ]; then mode=smoke; fi
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+
+if [ "$mode" = full ]; then
+  cargo build --release --bin bitbucket-password-grant --example bare_hyper
+  profile=release
+else
+  cargo build --bin bitbucket-password-grant --example bare_hyper
+  profile=debug
+fi
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+exec python3 bench/bench.py --mode "$mode" --bin-dir "$target_dir/$profile"
