@@ -12,6 +12,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::error::AppError;
+
 /// The most a request body may weigh: a login form is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// The most a request's headers may weigh, names and values together.
@@ -35,28 +37,33 @@ pub fn security_headers() -> [(HeaderName, HeaderValue); 4] {
     ]
 }
 
-/// Adds [`security_headers`] to every response.
-pub async fn add_security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+/// Every request passes here, once: a request target over [`MAX_URI_BYTES`] gets 414, headers
+/// over [`MAX_HEADER_BYTES`] 431 (hyper's own, larger limits stop anything bigger), a
+/// credential-taking POST from another site 403. Every response leaves with the
+/// [`security_headers`], and `Cache-Control: no-store` where it takes or shows a credential.
+/// (Placed inside the error-page renderer, so these refusals become HTML pages too.)
+pub async fn protect(request: Request, next: Next) -> Response {
+    let no_store = shows_or_takes_credentials(request.uri().path());
+    let uri_bytes = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    let header_bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    let mut response = if uri_bytes > MAX_URI_BYTES {
+        StatusCode::URI_TOO_LONG.into_response()
+    } else if header_bytes > MAX_HEADER_BYTES {
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response()
+    } else if takes_credentials(request.method(), request.uri().path()) && is_cross_site(request.headers()) {
+        tracing::warn!("cross-site credential post refused");
+        AppError::CrossSite.into_response()
+    } else {
+        next.run(request).await
+    };
     let headers = response.headers_mut();
     for (name, value) in security_headers() {
         headers.entry(name).or_insert(value);
     }
+    if no_store {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     response
-}
-
-/// Refuses a request target over [`MAX_URI_BYTES`] (414) or headers over [`MAX_HEADER_BYTES`]
-/// (431) before any handler reads them. (hyper's own, larger limits stop anything bigger.)
-pub async fn limit_request_size(request: Request, next: Next) -> Response {
-    let uri_bytes = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
-    if uri_bytes > MAX_URI_BYTES {
-        return StatusCode::URI_TOO_LONG.into_response();
-    }
-    let header_bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
-    if header_bytes > MAX_HEADER_BYTES {
-        return StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response();
-    }
-    next.run(request).await
 }
 
 /// True when a browser says this request comes from another site.

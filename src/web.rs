@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use askama::Template;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, FromRef, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -73,7 +74,7 @@ struct Inner {
     cookie_key: Key,
     layout: Layout,
     /// The start page with an empty form, rendered once.
-    index_html: String,
+    index_html: Bytes,
 }
 
 impl FromRef<AppState> for Key {
@@ -124,7 +125,7 @@ impl AppState {
             config_path: settings.config_path.display().to_string(),
             password_grant_removed: upstream.refuses_password_grant(),
         };
-        let index_html = IndexTemplate::new(&layout).render()?;
+        let index_html = Bytes::from(IndexTemplate::new(&layout).render()?);
         let failed_attempts = FailedAttempts::new(settings.failed_attempts_per_minute);
         Ok(AppState(Arc::new(Inner {
             failed_attempts,
@@ -233,12 +234,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(refuse_cross_site_credentials))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.0.settings.request_timeout))
-        .layer(middleware::from_fn(security::limit_request_size))
+        .layer(middleware::from_fn(security::protect))
         .layer(map_response_with_state(state.clone(), render_error_pages))
-        .layer(middleware::from_fn(no_store_on_credential_pages))
-        .layer(middleware::from_fn(security::add_security_headers))
         .layer(
             TraceLayer::new_for_http()
                 // Method and path only: never the query string (it can hold a code), a header or a body.
@@ -251,18 +249,8 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A credential-taking POST from another site's page gets a 403 page (see [`security::is_cross_site`]).
-async fn refuse_cross_site_credentials(request: Request, next: middleware::Next) -> Response {
-    if security::takes_credentials(request.method(), request.uri().path()) && security::is_cross_site(request.headers())
-    {
-        tracing::warn!("cross-site credential post refused");
-        return AppError::CrossSite.into_response();
-    }
-    next.run(request).await
-}
-
 /// `GET /`: the start page.
-async fn index(State(state): State<AppState>) -> Html<String> {
+async fn index(State(state): State<AppState>) -> Html<Bytes> {
     Html(state.0.index_html.clone())
 }
 
@@ -567,16 +555,6 @@ async fn render_error_pages(State(state): State<AppState>, response: Response) -
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     Response::from_parts(parts, axum::body::Body::from(html))
-}
-
-/// Pages that take a credential or show a token must not be cached (RFC 6749 §5.1).
-async fn no_store_on_credential_pages(request: Request, next: middleware::Next) -> Response {
-    let no_store = security::shows_or_takes_credentials(request.uri().path());
-    let mut response = next.run(request).await;
-    if no_store {
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    response
 }
 
 /// Runs the app on `listener` until `shutdown` completes, then finishes requests in flight.
