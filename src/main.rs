@@ -62,14 +62,7 @@ async fn main() -> ExitCode {
     settings.static_dir = args.static_dir;
 
     let addr = SocketAddr::new(args.host, args.port);
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("error: cannot listen on {addr}: {error} (choose another with --port or PORT)");
-            return ExitCode::FAILURE;
-        }
-    };
-    let local_addr = listener.local_addr().unwrap_or(addr);
+    let Some((listener, local_addr)) = bind(addr).await else { return ExitCode::FAILURE };
     let state = match AppState::new(settings, local_addr) {
         Ok(state) => state,
         Err(error) => {
@@ -101,14 +94,7 @@ async fn main() -> ExitCode {
 
 /// `--sandbox-only`: the Bitbucket emulator as a process of its own.
 async fn serve_sandbox_only(addr: SocketAddr) -> ExitCode {
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("error: cannot listen on {addr}: {error} (choose another with --port or PORT)");
-            return ExitCode::FAILURE;
-        }
-    };
-    let local_addr = listener.local_addr().unwrap_or(addr);
+    let Some((listener, local_addr)) = bind(addr).await else { return ExitCode::FAILURE };
     tracing::info!(
         "listening on http://{local_addr} (sandbox only: token endpoint \
          http://{local_addr}/sandbox/site/oauth2/access_token, API http://{local_addr}/sandbox/api)"
@@ -119,6 +105,20 @@ async fn serve_sandbox_only(addr: SocketAddr) -> ExitCode {
         Err(error) => {
             eprintln!("error: server failed: {error}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Listens on `addr`, or says in one line why it cannot.
+async fn bind(addr: SocketAddr) -> Option<(tokio::net::TcpListener, SocketAddr)> {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => {
+            let local_addr = listener.local_addr().unwrap_or(addr);
+            Some((listener, local_addr))
+        }
+        Err(error) => {
+            eprintln!("error: cannot listen on {addr}: {error} (choose another with --port or PORT)");
+            None
         }
     }
 }
