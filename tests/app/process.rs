@@ -23,9 +23,15 @@ pub struct Binary {
 impl Binary {
     /// Starts the app on a free port with `env` on top of a clean environment.
     pub fn start(env: &[(&str, &str)]) -> Binary {
+        Binary::start_with(&[], env)
+    }
+
+    /// The same, with extra command-line arguments.
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Binary {
         let mut command = Command::new(env!("CARGO_BIN_EXE_bitbucket-password-grant"));
         command
             .args(["--port", "0"])
+            .args(args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -316,4 +322,29 @@ async fn load_200_users_5000_flows_500_idle_connections() {
     assert_eq!(still_open, 5, "idle connections were dropped");
     assert!(rss_loaded < LOAD_RSS_BOUND_KIB, "RSS {rss_loaded} KiB over the bound {LOAD_RSS_BOUND_KIB} KiB");
     binary.finish();
+}
+
+/// The sandbox as a process of its own (`--sandbox-only`), and the app in live mode pointed at it:
+/// what the benchmark runs, and how to try the app against a "remote" Bitbucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_works_against_the_sandbox_as_a_separate_process() {
+    let sandbox = Binary::start_with(&["--sandbox-only"], &[]);
+    let base = format!("{}/sandbox", sandbox.address);
+    let app = Binary::start(&[
+        ("BITBUCKET_SANDBOX", "false"),
+        ("BITBUCKET_URL", &base),
+        ("BITBUCKET_API_URL", &format!("{base}/api")),
+    ]);
+    let client = app.app();
+    let start = client.get("/").await;
+    start.assert_contains("Live mode.");
+    let page = client.login("demo", "demo").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.assert_contains("Demo User");
+    page.assert_contains(&format!("POST /sandbox/site/oauth2/access_token HTTP/1.1"));
+    assert_eq!(client.login("demo", "nope").await.status, 403);
+    // The standalone sandbox has only the sandbox: no app pages.
+    assert_eq!(sandbox.app().get("/").await.status, 404);
+    app.finish();
+    sandbox.finish();
 }
