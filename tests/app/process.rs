@@ -341,7 +341,7 @@ async fn the_app_works_against_the_sandbox_as_a_separate_process() {
     let page = client.login("demo", "demo").await;
     assert_eq!(page.status, 200, "{}", page.body);
     page.assert_contains("Demo User");
-    page.assert_contains(&format!("POST /sandbox/site/oauth2/access_token HTTP/1.1"));
+    page.assert_contains("POST /sandbox/site/oauth2/access_token HTTP/1.1");
     assert_eq!(client.login("demo", "nope").await.status, 403);
     // The standalone sandbox has only the sandbox: no app pages.
     assert_eq!(sandbox.app().get("/").await.status, 404);
