@@ -3,7 +3,8 @@
 # and writes BENCHMARKS.md. See the README's "Performance" section.
 #
 #   bench/run.sh           the full run: release build, 3 alternating rounds of 10 s per case (~8 min)
-#   bench/run.sh --smoke   1 round of 1 s per case on the debug build, to prove the script works (CI)
+#   bench/run.sh --smoke   1 round of 1 s per case on the debug build, to prove the script works (CI);
+#                          writes target/BENCHMARKS-smoke.md, never BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

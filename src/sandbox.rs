@@ -18,7 +18,7 @@
 //! State (codes and tokens) lives in memory, capped at [`MAX_ISSUED`] entries of each kind, and is
 //! lost on restart.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -129,9 +129,9 @@ pub struct Sandbox {
 
 #[derive(Debug, Default)]
 struct Issued {
-    codes: HashMap<String, Grant>,
-    access: HashMap<String, Grant>,
-    refresh: HashMap<String, Grant>,
+    codes: Store,
+    access: Store,
+    refresh: Store,
 }
 
 /// What a code or token stands for.
@@ -143,16 +143,33 @@ struct Grant {
     expires_at: Instant,
 }
 
-/// Inserts into a capped map: past [`MAX_ISSUED`], expired entries go, then everything.
-fn insert_capped(map: &mut HashMap<String, Grant>, key: String, grant: Grant) {
-    if map.len() >= MAX_ISSUED {
-        let now = Instant::now();
-        map.retain(|_, g| g.expires_at > now);
-        if map.len() >= MAX_ISSUED {
-            map.clear();
+/// Codes or tokens by value, at most [`MAX_ISSUED`]: past that, the oldest issued are forgotten
+/// first, so the newest always work (a load test that issues millions keeps working).
+#[derive(Debug, Default)]
+struct Store {
+    by_value: HashMap<String, Grant>,
+    /// Values in the order they were issued; some may have been redeemed since.
+    order: VecDeque<String>,
+}
+
+impl Store {
+    fn insert(&mut self, value: String, grant: Grant) {
+        while self.order.len() >= MAX_ISSUED {
+            if let Some(oldest) = self.order.pop_front() {
+                self.by_value.remove(&oldest);
+            }
         }
+        self.order.push_back(value.clone());
+        self.by_value.insert(value, grant);
     }
-    map.insert(key, grant);
+
+    fn get(&self, value: &str) -> Option<&Grant> {
+        self.by_value.get(value)
+    }
+
+    fn remove(&mut self, value: &str) -> Option<Grant> {
+        self.by_value.remove(value)
+    }
 }
 
 impl Sandbox {
@@ -187,10 +204,10 @@ impl Sandbox {
             let refresh_token = crate::random_token();
             // Refresh tokens expire after three months unused.
             let refresh = Grant { expires_at: now + Duration::from_secs(90 * 24 * 3600), ..grant.clone() };
-            insert_capped(&mut issued.refresh, refresh_token.clone(), refresh);
+            issued.refresh.insert(refresh_token.clone(), refresh);
             body["refresh_token"] = Value::String(refresh_token);
         }
-        insert_capped(&mut issued.access, access_token, grant);
+        issued.access.insert(access_token, grant);
         body
     }
 
@@ -202,17 +219,12 @@ impl Sandbox {
             scopes: DEMO_SCOPES.to_owned(),
             expires_at: Instant::now() + self.options.code_lifetime,
         };
-        insert_capped(&mut self.issued().codes, code.clone(), grant);
+        self.issued().codes.insert(code.clone(), grant);
         code
     }
 
     /// Takes a code or refresh token out (single use), if it is live and the consumer's.
-    fn redeem(
-        &self,
-        which: fn(&mut Issued) -> &mut HashMap<String, Grant>,
-        value: &str,
-        consumer: &str,
-    ) -> Option<Grant> {
+    fn redeem(&self, which: fn(&mut Issued) -> &mut Store, value: &str, consumer: &str) -> Option<Grant> {
         let mut issued = self.issued();
         let grant = which(&mut issued).remove(value)?;
         (grant.consumer == consumer && grant.expires_at > Instant::now()).then_some(grant)
@@ -565,4 +577,31 @@ async fn removed() -> Refusal {
         StatusCode::GONE,
         "This API is no longer available. Use /2.0/user/workspaces, then /2.0/repositories/{workspace}.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> Grant {
+        Grant {
+            username: "demo".into(),
+            consumer: SANDBOX_CONSUMER_KEY,
+            scopes: String::new(),
+            expires_at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_full_store_forgets_the_oldest_first_and_keeps_the_newest() {
+        let mut store = Store::default();
+        for i in 0..MAX_ISSUED + 10 {
+            store.insert(i.to_string(), grant());
+        }
+        assert!(store.get("0").is_none());
+        assert!(store.get("9").is_none());
+        assert!(store.get("10").is_some());
+        assert!(store.get(&(MAX_ISSUED + 9).to_string()).is_some());
+        assert!(store.by_value.len() <= MAX_ISSUED && store.order.len() <= MAX_ISSUED);
+    }
 }
