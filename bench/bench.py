@@ -24,11 +24,23 @@ CONNECTIONS = 32
 BASIC = "Basic c2FuZGJveC1jb25zdW1lci1rZXk6c2FuZGJveC1jb25zdW1lci1zZWNyZXQ="  # sandbox-consumer-key:sandbox-consumer-secret
 
 LUA_DONE = """
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+bad = 0
 done = function(summary, latency, requests)
   local e = summary.errors
+  local wrong = 0
+  for _, thread in ipairs(threads) do wrong = wrong + (thread:get("bad") or 0) end
   io.write(string.format('BENCH {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "errors": %d}\\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.status + e.timeout))
+    e.connect + e.read + e.write + e.status + e.timeout + wrong))
+end
+"""
+
+# For the full flow: a 200 page without the profile (the API call inside failed) is an error too.
+LUA_EXPECT = """
+response = function(status, headers, body)
+  if not string.find(body, "%s", 1, true) then bad = bad + 1 end
 end
 """
 
@@ -80,8 +92,10 @@ class Process:
             self.proc.kill()
 
 
-def wrk(url, seconds, connections, method="GET", body=None, headers=None):
+def wrk(url, seconds, connections, method="GET", body=None, headers=None, expect=None):
     script = LUA_DONE + f'wrk.method = "{method}"\n'
+    if expect:
+        script += LUA_EXPECT % expect
     if body:
         script += f'wrk.body = "{body}"\n'
     for name, value in (headers or {}).items():
@@ -151,7 +165,7 @@ def main():
     }, ready=f"http://127.0.0.1:{live_port}/healthcheck")
     live_url = f"http://127.0.0.1:{live_port}"
 
-    login = {"method": "POST", "body": "username=demo&password=demo",
+    login = {"method": "POST", "body": "username=demo&password=demo", "expect": "Demo User",
              "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
     token_call = {"method": "POST", "body": "grant_type=password&username=demo&password=demo",
                   "headers": {"Content-Type": "application/x-www-form-urlencoded", "Authorization": BASIC}}
