@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use bitbucket_password_grant::sandbox::{self, SandboxOptions};
 use bitbucket_password_grant::settings::Settings;
+use bitbucket_password_grant::web::without_nagle;
 use bitbucket_password_grant::{AppState, serve, shutdown_signal};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -100,7 +101,7 @@ async fn serve_sandbox_only(addr: SocketAddr) -> ExitCode {
          http://{local_addr}/sandbox/site/oauth2/access_token, API http://{local_addr}/sandbox/api)"
     );
     let app = sandbox::standalone(SandboxOptions::default());
-    match axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await {
+    match axum::serve(without_nagle(listener), app).with_graceful_shutdown(shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: server failed: {error}");

@@ -14,6 +14,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, map_response_with_state};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::serve::{ListenerExt, TapIo};
 use axum_extra::extract::cookie::{Cookie, Key, SameSite, SignedCookieJar};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -564,7 +565,21 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+    axum::serve(without_nagle(listener), service).with_graceful_shutdown(shutdown).await
+}
+
+/// Accepted connections send each write at once (`TCP_NODELAY`). Without it, a response written in
+/// two parts (headers, then a file's body, as `ServeDir` does) waits for the client's delayed ACK:
+/// up to 40 ms per static file. (The benchmark found it: 859 stylesheet requests a second.)
+pub fn without_nagle(
+    listener: tokio::net::TcpListener,
+) -> TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
+    fn set_nodelay(stream: &mut tokio::net::TcpStream) {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    }
+    listener.tap_io(set_nodelay as fn(&mut tokio::net::TcpStream))
 }
 
 #[cfg(test)]

@@ -82,6 +82,19 @@ async fn static_files_are_served_with_their_types() {
 }
 
 #[tokio::test]
+async fn static_files_do_not_stall_on_delayed_acks() {
+    // Served in two writes (headers, then the file), each response would wait ~40 ms for the
+    // client's delayed ACK if the server left Nagle's algorithm on. 20 in a row on one connection:
+    let app = spawn_sandbox_app().await;
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        assert_eq!(app.get("/static/style.css").await.status, 200);
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed < std::time::Duration::from_millis(400), "20 stylesheet requests took {elapsed:?}");
+}
+
+#[tokio::test]
 async fn unknown_path_is_an_html_404_page() {
     let app = spawn_sandbox_app().await;
     let page = app.get("/no/such/page").await;
