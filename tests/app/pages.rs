@@ -84,14 +84,15 @@ async fn static_files_are_served_with_their_types() {
 #[tokio::test]
 async fn static_files_do_not_stall_on_delayed_acks() {
     // Served in two writes (headers, then the file), each response would wait ~40 ms for the
-    // client's delayed ACK if the server left Nagle's algorithm on. 20 in a row on one connection:
+    // client's delayed ACK if the server left Nagle's algorithm on, once the connection has left
+    // Linux's quick-ACK start. 200 in a row on one connection: 0.2 s with TCP_NODELAY, 2.2 s without.
     let app = spawn_sandbox_app().await;
     let started = std::time::Instant::now();
-    for _ in 0..20 {
+    for _ in 0..200 {
         assert_eq!(app.get("/static/style.css").await.status, 200);
     }
     let elapsed = started.elapsed();
-    assert!(elapsed < std::time::Duration::from_millis(400), "20 stylesheet requests took {elapsed:?}");
+    assert!(elapsed < std::time::Duration::from_secs(1), "200 stylesheet requests took {elapsed:?}");
 }
 
 #[tokio::test]
