@@ -34,24 +34,56 @@ pub fn random_token() -> String {
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM: the signal to stop accepting and finish up.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+///
+/// The handlers are registered when this is *called*, not when the future is first polled: call
+/// it before serving. Registered lazily (as a future spawned by the server would be), a SIGTERM
+/// sent just after the first response could land before the handler subscribes and be lost, and
+/// the process would never stop (the benchmark's start-up measurement hit this 1 time in 20).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok())
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                () = received(interrupt.as_mut()) => {},
+                () = received(terminate.as_mut()) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received: finishing requests in flight");
     }
-    tracing::info!("shutdown signal received: finishing requests in flight");
+}
+
+/// Completes when `signal` arrives; never, if it could not be registered.
+#[cfg(unix)]
+async fn received(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::time::Duration;
+
+    /// The signal is sent before the future is ever polled, as a supervisor may send it right after
+    /// the server's first answer. Registered lazily, SIGTERM's default action would kill this test
+    /// process; registered when called, the future completes.
+    #[tokio::test]
+    async fn signal_handlers_are_registered_when_called_not_when_polled() {
+        let shutdown = super::shutdown_signal();
+        // SAFETY: raise(3) with a valid signal number.
+        assert_eq!(unsafe { libc::raise(libc::SIGTERM) }, 0);
+        tokio::time::timeout(Duration::from_secs(5), shutdown).await.expect("SIGTERM was caught");
+    }
 }

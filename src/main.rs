@@ -46,6 +46,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // Before anything listens: see `shutdown_signal` for why.
+    let shutdown = shutdown_signal();
     tracing_subscriber::fmt()
         .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
@@ -54,7 +56,7 @@ async fn main() -> ExitCode {
         .init();
 
     if args.sandbox_only {
-        return serve_sandbox_only(SocketAddr::new(args.host, args.port)).await;
+        return serve_sandbox_only(SocketAddr::new(args.host, args.port), shutdown).await;
     }
     let mut settings = match Settings::load(&args.config, |name| std::env::var(name).ok()) {
         Ok(settings) => settings,
@@ -88,7 +90,7 @@ async fn main() -> ExitCode {
         state.mode(),
         args.config.display()
     );
-    match serve(listener, state, shutdown_signal()).await {
+    match serve(listener, state, shutdown).await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
@@ -101,14 +103,14 @@ async fn main() -> ExitCode {
 }
 
 /// `--sandbox-only`: the Bitbucket emulator as a process of its own.
-async fn serve_sandbox_only(addr: SocketAddr) -> ExitCode {
+async fn serve_sandbox_only(addr: SocketAddr, shutdown: impl Future<Output = ()> + Send + 'static) -> ExitCode {
     let Some((listener, local_addr)) = bind(addr).await else { return ExitCode::FAILURE };
     tracing::info!(
         "listening on http://{local_addr} (sandbox only: token endpoint \
          http://{local_addr}/sandbox/site/oauth2/access_token, API http://{local_addr}/sandbox/api)"
     );
     let app = sandbox::standalone(SandboxOptions::default());
-    match axum::serve(without_nagle(listener), app).with_graceful_shutdown(shutdown_signal()).await {
+    match axum::serve(without_nagle(listener), app).with_graceful_shutdown(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: server failed: {error}");
