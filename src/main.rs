@@ -12,13 +12,6 @@ use bitbucket_password_grant::{AppState, serve, shutdown_signal};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc instead of the system allocator: the middleware stack allocates a little on every
-/// request, and glibc's malloc and free were ~8% of the app's time serving `/healthcheck`. Measured
-/// with `bench/run.sh`: about +19% requests/s for the app, while the bare hyper baseline, which
-/// barely allocates, gains nothing from it (see BENCHMARKS.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Bitbucket Cloud OAuth 2.0 sample: the Resource Owner Password Credentials grant, with a
 /// built-in Bitbucket sandbox.
 #[derive(Parser, Debug)]
@@ -43,8 +36,22 @@ struct Args {
     sandbox_only: bool,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// At most this many threads for blocking work. Static files are read through Tokio's blocking
+/// pool; left at its default (512), 32 concurrent stylesheet requests grew the process to 105
+/// threads and 80 MiB. Eight is plenty for a handful of small files. (Measured with bench/run.sh.)
+const MAX_BLOCKING_THREADS: usize = 8;
+
+fn main() -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(MAX_BLOCKING_THREADS).build() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let args = Args::parse();
     // Before anything listens: see `shutdown_signal` for why.
     let shutdown = shutdown_signal();
