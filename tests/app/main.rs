@@ -12,4 +12,5 @@ mod process;
 mod standard_server;
 mod startup;
 mod teaching;
+mod token_parsing;
 mod upstream_faults;
