@@ -24,8 +24,6 @@ pub struct UserProfile {
     pub username: Option<String>,
     /// `links.avatar.href`.
     pub avatar_url: Option<String>,
-    /// The whole answer, pretty-printed.
-    pub raw_json: String,
 }
 
 /// Why the API call did not give an answer to show.
@@ -149,7 +147,6 @@ impl UserProfile {
             uuid: text("/uuid"),
             username: text("/username"),
             avatar_url: text("/links/avatar/href"),
-            raw_json: pretty(&json),
         }
     }
 }

@@ -134,11 +134,6 @@ impl ErrorPage {
                 "The address (path and query) is longer than this app accepts.",
                 "Use the links on the start page.",
             ),
-            503 => (
-                "Request took too long",
-                "The app gave up on this request: it took longer than allowed.",
-                "Try again; if the authorization server is slow, the next error page says so.",
-            ),
             431 => (
                 "Request headers too large",
                 "The request's headers are larger than this app accepts.",

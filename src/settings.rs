@@ -58,6 +58,13 @@ pub struct UpstreamLimits {
     pub timeout: Duration,
 }
 
+impl UpstreamLimits {
+    /// The most a whole request may take: two upstream exchanges and some slack.
+    pub fn request_timeout(&self) -> Duration {
+        self.timeout * 2 + Duration::from_secs(5)
+    }
+}
+
 impl Default for UpstreamLimits {
     fn default() -> Self {
         Self { connect_timeout: Duration::from_secs(5), timeout: Duration::from_secs(10) }
@@ -174,7 +181,7 @@ impl Settings {
             upstream,
             state_lifetime: DEFAULT_STATE_LIFETIME,
             failed_attempts_per_minute,
-            request_timeout: upstream.timeout * 2 + Duration::from_secs(5),
+            request_timeout: upstream.request_timeout(),
             config_path: config_path.to_owned(),
             static_dir: PathBuf::from("static"),
         })
@@ -193,7 +200,7 @@ impl Settings {
             upstream: UpstreamLimits::default(),
             state_lifetime: DEFAULT_STATE_LIFETIME,
             failed_attempts_per_minute: DEFAULT_FAILED_ATTEMPTS_PER_MINUTE,
-            request_timeout: UpstreamLimits::default().timeout * 2 + Duration::from_secs(5),
+            request_timeout: UpstreamLimits::default().request_timeout(),
             config_path: PathBuf::from("config.json"),
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
         }
