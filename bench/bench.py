@@ -126,6 +126,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=["full", "smoke"], default="full")
     parser.add_argument("--bin-dir", required=True)
+    parser.add_argument("--out", required=True, help="where to write the report")
     args = parser.parse_args()
     full = args.mode == "full"
     rounds, seconds = (3, 10) if full else (1, 1)
@@ -382,11 +383,9 @@ def write_report(args, rounds, seconds, cases, direct, memory, startup, landing_
             for name, case in cases.items() if case["A"]),
         "",
     ]
-    # A smoke run proves the script works; it must not overwrite the real figures.
-    out = os.path.join(ROOT, "BENCHMARKS.md") if args.mode == "full" else os.path.join(ROOT, "target", "BENCHMARKS-smoke.md")
-    with open(out, "w") as f:
+    with open(args.out, "w") as f:
         f.write("\n".join(lines))
-    print(f"\nwritten to {out}")
+    print(f"\nwritten to {args.out}")
     print("\n".join(lines))
 
 

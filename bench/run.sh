@@ -4,7 +4,7 @@
 #
 #   bench/run.sh           the full run: release build, 3 alternating rounds of 10 s per case (~8 min)
 #   bench/run.sh --smoke   1 round of 1 s per case on the debug build, to prove the script works (CI);
-#                          writes target/BENCHMARKS-smoke.md, never BENCHMARKS.md
+#                          writes BENCHMARKS-smoke.md in Cargo's target directory, never BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,4 +24,6 @@ else
   profile=debug
 fi
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-exec python3 bench/bench.py --mode "$mode" --bin-dir "$target_dir/$profile"
+# A smoke run proves the script works; it must not overwrite the real figures.
+if [ "$mode" = full ]; then out=BENCHMARKS.md; else out="$target_dir/BENCHMARKS-smoke.md"; fi
+exec python3 bench/bench.py --mode "$mode" --bin-dir "$target_dir/$profile" --out "$out"
