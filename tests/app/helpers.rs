@@ -248,3 +248,10 @@ pub async fn raw_request(address: &str, request: &[u8]) -> RawPage {
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     RawPage { status, head: head.to_owned(), body: body.to_owned() }
 }
+
+/// A fake authorization server that answers every POST with `template`.
+pub async fn answering(template: wiremock::ResponseTemplate) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST")).respond_with(template).mount(&server).await;
+    server
+}

@@ -80,11 +80,9 @@ async fn bitbucket_classic_body_with_scopes_is_understood() {
 
 #[tokio::test]
 async fn invalid_grant_from_a_standard_server_is_the_users_problem_403() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(json(400, serde_json::json!({"error": "invalid_grant", "error_description": "Bad credentials"})))
-        .mount(&server)
-        .await;
+    let server =
+        answering(json(400, serde_json::json!({"error": "invalid_grant", "error_description": "Bad credentials"})))
+            .await;
     let app = spawn_app(settings_for(&server.uri())).await;
     let page = app.login("alice", "wrong").await;
     assert_eq!(page.status, 403);
@@ -94,11 +92,7 @@ async fn invalid_grant_from_a_standard_server_is_the_users_problem_403() {
 
 #[tokio::test]
 async fn invalid_client_is_502_for_the_operator() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(json(401, serde_json::json!({"error": "invalid_client"})))
-        .mount(&server)
-        .await;
+    let server = answering(json(401, serde_json::json!({"error": "invalid_client"}))).await;
     let app = spawn_app(settings_for(&server.uri())).await;
     let page = app.login("alice", "pw").await;
     assert_eq!(page.status, 502);
@@ -108,11 +102,7 @@ async fn invalid_client_is_502_for_the_operator() {
 
 #[tokio::test]
 async fn unsupported_grant_type_is_502_saying_the_server_lacks_the_grant() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(json(400, serde_json::json!({"error": "unsupported_grant_type"})))
-        .mount(&server)
-        .await;
+    let server = answering(json(400, serde_json::json!({"error": "unsupported_grant_type"}))).await;
     let app = spawn_app(settings_for(&server.uri())).await;
     let page = app.login("alice", "pw").await;
     assert_eq!(page.status, 502);

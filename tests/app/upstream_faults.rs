@@ -15,12 +15,6 @@ async fn login_against(base: &str) -> (TestApp, Page) {
     (app, page)
 }
 
-async fn answering(template: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(template).mount(&server).await;
-    server
-}
-
 async fn assert_fault(page: &Page, app: &TestApp, status: u16, needles: &[&str]) {
     assert_eq!(page.status, status, "{}", page.body);
     page.assert_html_page();
