@@ -6,76 +6,44 @@
 use axum::http::StatusCode;
 use serde_json::Value;
 
+use crate::authorization_server::AuthorizationServer;
 use crate::bitbucket::ApiError;
-use crate::error::ErrorPage;
+use crate::grant::Grant;
 use crate::token::{OAuthError, TokenError};
 
 /// The callback URL a consumer needs for this app's authorization code grant.
 pub const CALLBACK_URL: &str = "http://localhost:3000/oauth-callback";
 
-/// A grant type of RFC 6749, as this app uses it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Grant {
-    /// Resource Owner Password Credentials (§4.3).
-    Password,
-    /// Authorization code (§4.1).
-    AuthorizationCode,
-    /// Client credentials (§4.4).
-    ClientCredentials,
-    /// Refreshing an access token (§6).
-    RefreshToken,
+/// An answer explained for a person: what happened, what to do, the facts behind it, and the HTTP
+/// status the app answers with. The web layer shows it as a page.
+#[derive(Clone, Debug)]
+pub struct Explanation {
+    /// The status of the page that shows it.
+    pub status: StatusCode,
+    /// A short heading.
+    pub title: String,
+    /// What happened, in plain words.
+    pub summary: String,
+    /// What to do about it.
+    pub fix: String,
+    /// Facts worth showing: label and value (status, error code, endpoint, …).
+    pub details: Vec<(String, String)>,
 }
 
-impl Grant {
-    /// The `grant_type` value sent to the token endpoint.
-    pub fn grant_type(self) -> &'static str {
-        match self {
-            Grant::Password => "password",
-            Grant::AuthorizationCode => "authorization_code",
-            Grant::ClientCredentials => "client_credentials",
-            Grant::RefreshToken => "refresh_token",
-        }
+impl Explanation {
+    /// An explanation with no details yet.
+    pub fn new(status: StatusCode, title: &str, summary: &str, fix: &str) -> Explanation {
+        Explanation { status, title: title.into(), summary: summary.into(), fix: fix.into(), details: Vec::new() }
     }
 
-    /// The grant's name in a sentence.
-    pub fn name(self) -> &'static str {
-        match self {
-            Grant::Password => "password grant",
-            Grant::AuthorizationCode => "authorization code grant",
-            Grant::ClientCredentials => "client credentials grant",
-            Grant::RefreshToken => "refresh token grant",
-        }
+    /// Adds a labelled fact.
+    pub fn detail(mut self, label: &str, value: impl Into<String>) -> Explanation {
+        self.details.push((label.into(), value.into()));
+        self
     }
 }
 
-/// What the app knows about the authorization server it talks to.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Upstream {
-    /// The token endpoint is bitbucket.org's.
-    pub bitbucket_org: bool,
-    /// The built-in sandbox stands in for Bitbucket.
-    pub sandbox: bool,
-    /// In sandbox mode: the sandbox still accepts the password grant (`sandboxPasswordGrant`).
-    pub sandbox_password_grant: bool,
-}
-
-impl Upstream {
-    /// Known in advance to refuse every password grant, as bitbucket.org has since 2022-03-01.
-    pub fn refuses_password_grant(self) -> bool {
-        self.bitbucket_org || (self.sandbox && !self.sandbox_password_grant)
-    }
-
-    /// Is this refusal of a password grant the removal of the grant, not a wrong password? True
-    /// for bitbucket.org, and for Bitbucket's tell-tale answer from any server other than a sandbox
-    /// that still takes passwords (a proxy or an emulator in front of Bitbucket answers the same).
-    fn password_refusal_is_removal(self, e: &OAuthError) -> bool {
-        let bitbucket_answer = e.error == "invalid_request"
-            && e.error_description.as_deref() == Some("Invalid resource owner username/password");
-        self.refuses_password_grant() || (bitbucket_answer && !(self.sandbox && self.sandbox_password_grant))
-    }
-}
-
-fn oauth_details(page: ErrorPage, error: &OAuthError) -> ErrorPage {
+fn oauth_details(page: Explanation, error: &OAuthError) -> Explanation {
     let page = page.detail("error", error.error.clone());
     match &error.error_description {
         Some(description) => page.detail("error_description", description.clone()),
@@ -84,7 +52,7 @@ fn oauth_details(page: ErrorPage, error: &OAuthError) -> ErrorPage {
 }
 
 /// The page for a token request that did not produce a token.
-pub fn token_failure(grant: Grant, endpoint: &str, error: &TokenError, upstream: Upstream) -> ErrorPage {
+pub fn token_failure(grant: Grant, endpoint: &str, error: &TokenError, server: &AuthorizationServer) -> Explanation {
     let status = match error {
         TokenError::Refused(e) => Some(e.status),
         TokenError::UnexpectedResponse { status, .. } => Some(*status),
@@ -96,18 +64,18 @@ pub fn token_failure(grant: Grant, endpoint: &str, error: &TokenError, upstream:
         None => format!("{request} got no answer."),
     };
     let page = match error {
-        TokenError::Refused(e) => refused(grant, e, upstream, &answered),
+        TokenError::Refused(e) => refused(grant, e, server, &answered),
         TokenError::UnexpectedResponse { status, problem, excerpt } => {
             unexpected(*status, problem, &answered).detail("Start of the answer", excerpt.clone())
         }
-        TokenError::NoResponse { timed_out: true, message, .. } => ErrorPage::new(
+        TokenError::NoResponse { timed_out: true, message, .. } => Explanation::new(
             StatusCode::GATEWAY_TIMEOUT,
             "The token endpoint is too slow",
             &format!("{answered} It did not answer in time, so the request was given up."),
             "Try again later. If the server is known to be slow, raise timeoutSeconds in config.json.",
         )
         .detail("What happened", message.clone()),
-        TokenError::NoResponse { message, .. } => ErrorPage::new(
+        TokenError::NoResponse { message, .. } => Explanation::new(
             StatusCode::BAD_GATEWAY,
             "The token endpoint cannot be reached",
             &format!("{answered} No connection could be made, or it broke before the answer was complete."),
@@ -123,12 +91,12 @@ pub fn token_failure(grant: Grant, endpoint: &str, error: &TokenError, upstream:
     }
 }
 
-fn refused(grant: Grant, e: &OAuthError, upstream: Upstream, answered: &str) -> ErrorPage {
+fn refused(grant: Grant, e: &OAuthError, server: &AuthorizationServer, answered: &str) -> Explanation {
     let description = e.error_description.as_deref().unwrap_or("");
     let page = if e.status == 429 {
         rate_limited(answered)
     } else if e.error == "invalid_client" || e.error == "unauthorized_client" {
-        ErrorPage::new(
+        Explanation::new(
             StatusCode::BAD_GATEWAY,
             "The authorization server refused this app's consumer",
             &format!(
@@ -139,7 +107,7 @@ fn refused(grant: Grant, e: &OAuthError, upstream: Upstream, answered: &str) -> 
              BITBUCKET_CONSUMER_SECRET) against the consumer's settings in Bitbucket, then restart the app.",
         )
     } else if description.contains("marked as \"public\"") {
-        ErrorPage::new(
+        Explanation::new(
             StatusCode::BAD_GATEWAY,
             "Client credentials need a private consumer",
             &format!(
@@ -150,7 +118,7 @@ fn refused(grant: Grant, e: &OAuthError, upstream: Upstream, answered: &str) -> 
              \"This is a private consumer\"; or use the authorization code grant instead.",
         )
     } else if description.contains("No callback uri defined") {
-        ErrorPage::new(
+        Explanation::new(
             StatusCode::BAD_GATEWAY,
             "The consumer has no callback URL",
             &format!(
@@ -163,7 +131,7 @@ fn refused(grant: Grant, e: &OAuthError, upstream: Upstream, answered: &str) -> 
             ),
         )
     } else if e.error == "unsupported_grant_type" || description.starts_with("Unsupported grant type") {
-        ErrorPage::new(
+        Explanation::new(
             StatusCode::BAD_GATEWAY,
             &format!("The authorization server does not offer the {}", grant.name()),
             &format!("{answered} It does not support grant_type={}.", grant.grant_type()),
@@ -171,20 +139,20 @@ fn refused(grant: Grant, e: &OAuthError, upstream: Upstream, answered: &str) -> 
              (\"sandbox\": true in config.json).",
         )
     } else if e.status >= 500 {
-        ErrorPage::new(
+        Explanation::new(
             StatusCode::BAD_GATEWAY,
             "The token endpoint failed",
             &format!("{answered} That is a server error on its side."),
             "Try again later.",
         )
     } else {
-        refused_for_grant(grant, upstream.password_refusal_is_removal(e), upstream.sandbox, answered)
+        refused_for_grant(grant, server.password_refusal_is_removal(e), server.is_sandbox(), answered)
     };
     oauth_details(page, e)
 }
 
 /// A refusal that is about the grant itself: the password, the code, the refresh token.
-fn refused_for_grant(grant: Grant, grant_removed: bool, sandbox: bool, answered: &str) -> ErrorPage {
+fn refused_for_grant(grant: Grant, grant_removed: bool, sandbox: bool, answered: &str) -> Explanation {
     match grant {
         Grant::Password if grant_removed => {
             let who = if sandbox {
@@ -193,7 +161,7 @@ fn refused_for_grant(grant: Grant, grant_removed: bool, sandbox: bool, answered:
             } else {
                 ""
             };
-            ErrorPage::new(
+            Explanation::new(
                 StatusCode::FORBIDDEN,
                 "bitbucket.org no longer accepts the password grant",
                 &format!(
@@ -207,14 +175,14 @@ fn refused_for_grant(grant: Grant, grant_removed: bool, sandbox: bool, answered:
                  passwords is a scoped API token, sent as HTTP Basic email:token (that is not OAuth).",
             )
         }
-        Grant::Password => ErrorPage::new(
+        Grant::Password => Explanation::new(
             StatusCode::FORBIDDEN,
             "The authorization server refused these credentials",
             &format!("{answered} It did not accept the username and password, so no access token was issued."),
             "Check the username and password and try again. Accounts with two-step verification or single \
              sign-on cannot use this grant at all.",
         ),
-        Grant::AuthorizationCode => ErrorPage::new(
+        Grant::AuthorizationCode => Explanation::new(
             StatusCode::BAD_REQUEST,
             "The authorization code was refused",
             &format!(
@@ -223,7 +191,7 @@ fn refused_for_grant(grant: Grant, grant_removed: bool, sandbox: bool, answered:
             ),
             "Start again with \"Sign in with Bitbucket\" on the start page.",
         ),
-        Grant::RefreshToken => ErrorPage::new(
+        Grant::RefreshToken => Explanation::new(
             StatusCode::BAD_REQUEST,
             "The refresh token was refused",
             &format!(
@@ -233,7 +201,7 @@ fn refused_for_grant(grant: Grant, grant_removed: bool, sandbox: bool, answered:
             ),
             "Always keep the newest refresh token. To recover, sign in again to get a fresh pair.",
         ),
-        Grant::ClientCredentials => ErrorPage::new(
+        Grant::ClientCredentials => Explanation::new(
             StatusCode::BAD_GATEWAY,
             "The authorization server refused the client credentials grant",
             &format!("{answered} It did not issue a token to this consumer."),
@@ -242,8 +210,8 @@ fn refused_for_grant(grant: Grant, grant_removed: bool, sandbox: bool, answered:
     }
 }
 
-fn rate_limited(answered: &str) -> ErrorPage {
-    ErrorPage::new(
+fn rate_limited(answered: &str) -> Explanation {
+    Explanation::new(
         StatusCode::BAD_GATEWAY,
         "Bitbucket's rate limit was reached",
         &format!(
@@ -254,18 +222,18 @@ fn rate_limited(answered: &str) -> ErrorPage {
     )
 }
 
-fn unexpected(status: u16, problem: &str, answered: &str) -> ErrorPage {
+fn unexpected(status: u16, problem: &str, answered: &str) -> Explanation {
     let page = if status == 429 {
         rate_limited(answered)
     } else if status == 410 {
-        ErrorPage::new(
+        Explanation::new(
             StatusCode::BAD_GATEWAY,
             "This endpoint has been removed",
             &format!("{answered} HTTP 410 Gone: the server removed this address for good."),
             "Check bitbucketUrl; Bitbucket's token endpoint is /site/oauth2/access_token.",
         )
     } else if problem.contains("HTML page") {
-        ErrorPage::new(
+        Explanation::new(
             StatusCode::BAD_GATEWAY,
             "The token endpoint answered with an HTML page",
             &format!(
@@ -277,7 +245,7 @@ fn unexpected(status: u16, problem: &str, answered: &str) -> ErrorPage {
              {bitbucketUrl}/site/oauth2/access_token); the details show the start of the page.",
         )
     } else {
-        ErrorPage::new(
+        Explanation::new(
             StatusCode::BAD_GATEWAY,
             "The token endpoint gave an answer that is not a token",
             &format!("{answered} It is not the JSON token response that OAuth 2.0 specifies."),
@@ -385,6 +353,7 @@ fn scope_list(detail: Option<&Value>, key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authorization_server::Kind;
 
     fn refusal(status: u16, error: &str, description: &str) -> TokenError {
         TokenError::Refused(OAuthError {
@@ -395,7 +364,14 @@ mod tests {
         })
     }
 
-    const BITBUCKET: Upstream = Upstream { bitbucket_org: true, sandbox: false, sandbox_password_grant: false };
+    fn server(kind: Kind) -> AuthorizationServer {
+        let base = url::Url::parse("https://auth.example").unwrap();
+        AuthorizationServer::new(kind, &base, String::new(), base.clone())
+    }
+
+    fn bitbucket() -> AuthorizationServer {
+        server(Kind::BitbucketOrg)
+    }
 
     #[test]
     fn every_explanation_names_the_grant_the_endpoint_and_the_status() {
@@ -403,22 +379,22 @@ mod tests {
             Grant::Password,
             "https://bitbucket.org/site/oauth2/access_token",
             &refusal(401, "invalid_request", "Invalid resource owner username/password"),
-            BITBUCKET,
+            &bitbucket(),
         );
         assert_eq!(page.status, StatusCode::FORBIDDEN);
-        assert!(page.explanation.contains("password grant"), "{}", page.explanation);
-        assert!(page.explanation.contains("https://bitbucket.org/site/oauth2/access_token"));
-        assert!(page.explanation.contains("HTTP 401"));
-        assert!(page.explanation.contains("2022-03-01"));
+        assert!(page.summary.contains("password grant"), "{}", page.summary);
+        assert!(page.summary.contains("https://bitbucket.org/site/oauth2/access_token"));
+        assert!(page.summary.contains("HTTP 401"));
+        assert!(page.summary.contains("2022-03-01"));
     }
 
     #[test]
     fn bitbucket_answer_means_removal_except_from_a_sandbox_that_takes_passwords() {
         let answer = refusal(401, "invalid_request", "Invalid resource owner username/password");
-        let elsewhere = Upstream::default();
-        let open_sandbox = Upstream { bitbucket_org: false, sandbox: true, sandbox_password_grant: true };
-        let closed_sandbox = Upstream { sandbox_password_grant: false, ..open_sandbox };
-        let title = |upstream| token_failure(Grant::Password, "u", &answer, upstream).title;
+        let elsewhere = &server(Kind::Other);
+        let open_sandbox = &server(Kind::Sandbox { password_grant: true });
+        let closed_sandbox = &server(Kind::Sandbox { password_grant: false });
+        let title = |server| token_failure(Grant::Password, "u", &answer, server).title;
         assert_eq!(title(elsewhere), "bitbucket.org no longer accepts the password grant");
         assert_eq!(title(closed_sandbox), "bitbucket.org no longer accepts the password grant");
         assert_eq!(title(open_sandbox), "The authorization server refused these credentials");
@@ -433,11 +409,11 @@ mod tests {
     fn public_consumer_and_missing_callback_are_recognised() {
         let public =
             refusal(400, "invalid_grant", "Cannot use client_credentials with a consumer marked as \"public\". x");
-        let page = token_failure(Grant::ClientCredentials, "u", &public, BITBUCKET);
+        let page = token_failure(Grant::ClientCredentials, "u", &public, &bitbucket());
         assert_eq!(page.title, "Client credentials need a private consumer");
         let no_callback = refusal(400, "invalid_request", "No callback uri defined for the OAuth client.");
-        let page = token_failure(Grant::AuthorizationCode, "u", &no_callback, BITBUCKET);
-        assert!(page.advice.contains(CALLBACK_URL));
+        let page = token_failure(Grant::AuthorizationCode, "u", &no_callback, &bitbucket());
+        assert!(page.fix.contains(CALLBACK_URL));
     }
 
     #[test]

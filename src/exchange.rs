@@ -8,22 +8,9 @@
 use serde_json::Value;
 
 use crate::bitbucket::{self, ApiError, MAX_API_RESPONSE_BYTES};
-use crate::diagnosis::Grant;
+use crate::grant::Grant;
+use crate::secrets::{PASSWORD_MASK, partial};
 use crate::token::{self, ClientCredentials, RawResponse, TokenError, TokenResponse};
-
-/// What stands in for the password, whatever its length.
-pub const PASSWORD_MASK: &str = "••••••••";
-
-/// A secret shown as its first 4 and last 4 characters: `abcd…wxyz` (short ones fully masked).
-pub fn partial(secret: &str) -> String {
-    let chars: Vec<char> = secret.chars().collect();
-    if chars.len() <= 12 {
-        return "••••".to_owned();
-    }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
-}
 
 /// One request and its answer, ready to display.
 #[derive(Clone, Debug)]
@@ -305,12 +292,6 @@ pub async fn api_call(http: &reqwest::Client, url: &str, access_token: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn partial_keeps_first_and_last_four() {
-        assert_eq!(partial("abcdefghijklmnopqrstuvwxyz"), "abcd…wxyz");
-        assert_eq!(partial("short"), "••••");
-    }
 
     #[test]
     fn a_long_password_echoed_back_is_fully_masked() {

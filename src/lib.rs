@@ -1,24 +1,25 @@
 //! A Rust port of Atlassian's *Bitbucket Cloud Resource Owner Grant Sample App*.
 //!
-//! The modules, one per concern:
-//! - [`token`]: the OAuth 2.0 token requests (copy this file into your own project);
-//! - [`bitbucket`]: the sample REST calls (`GET /2.0/user` and a few more);
+//! The modules, one per concern (dependencies point down this list, never up):
+//! - [`web`]: the router (every route in [`web::app`]), a file per grant or action, the error
+//!   pages, the page views and the protections;
+//! - [`sandbox`]: the built-in Bitbucket emulator, an app of its own (imports nothing from `web`);
+//! - [`diagnosis`]: what each answer from the server means, and the fix, as plain explanations;
 //! - [`exchange`]: each step's HTTP exchange, recorded with secrets masked, as `curl` and Rust;
+//! - [`authorization_server`]: the one description of the server the app talks to;
 //! - [`settings`]: `config.json` and environment variables, validated at start-up;
-//! - [`web`]: the router (every route in [`web::app`]), handlers and middleware;
-//! - [`pages`]: the askama templates and the values they display;
-//! - [`error`]: the web layer's error type and its HTML pages;
-//! - [`diagnosis`]: what each known Bitbucket answer means, and the fix;
-//! - [`security`]: security headers, request limits, cross-site refusal, failed-attempt limits;
-//! - [`sandbox`]: the built-in Bitbucket emulator.
+//! - [`bitbucket`]: the sample REST calls (`GET /2.0/user` and a few more);
+//! - [`secrets`]: masking and scrubbing of secrets on display;
+//! - [`grant`]: the grants of RFC 6749, named once;
+//! - [`token`]: the OAuth 2.0 token requests (copy this file into your own project).
 
+pub mod authorization_server;
 pub mod bitbucket;
 pub mod diagnosis;
-pub mod error;
 pub mod exchange;
-pub mod pages;
+pub mod grant;
 pub mod sandbox;
-pub mod security;
+pub mod secrets;
 pub mod settings;
 pub mod token;
 pub mod web;

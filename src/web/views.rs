@@ -5,11 +5,13 @@ use askama::Template;
 
 use serde_json::Value;
 
+use crate::authorization_server::AuthorizationServer;
 use crate::bitbucket::{SampleCall, UserProfile, pretty};
-use crate::diagnosis::{ApiDiagnosis, Grant};
-use crate::error::ErrorPage;
-use crate::exchange::{Exchange, partial};
+use crate::diagnosis::ApiDiagnosis;
+use crate::exchange::Exchange;
+use crate::grant::Grant;
 use crate::sandbox::{DEMO_PASSWORD, DEMO_USERNAME};
+use crate::secrets::partial;
 use crate::token::TokenResponse;
 
 /// What every page shows about where the app gets its tokens (see `templates/base.html`).
@@ -28,6 +30,17 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// What the pages say about `server`; `config_path` is the settings file in use.
+    pub fn new(server: &AuthorizationServer, config_path: &std::path::Path) -> Layout {
+        Layout {
+            sandbox: server.is_sandbox(),
+            token_url: server.token_url.clone(),
+            api_url: server.user_url.clone(),
+            config_path: config_path.display().to_string(),
+            password_grant_removed: server.refuses_password_grant(),
+        }
+    }
+
     /// The demo credentials to type, in sandbox mode.
     pub fn demo_credentials(&self) -> Option<(&'static str, &'static str)> {
         self.sandbox.then_some((DEMO_USERNAME, DEMO_PASSWORD))
@@ -203,14 +216,6 @@ impl ResultTemplate<'_> {
             None => false,
         }
     }
-}
-
-/// `templates/error.html`: any error, in the site's layout.
-#[derive(Template)]
-#[template(path = "error.html")]
-pub struct ErrorTemplate<'a> {
-    pub layout: &'a Layout,
-    pub page: &'a ErrorPage,
 }
 
 #[cfg(test)]

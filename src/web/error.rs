@@ -2,22 +2,28 @@
 //!
 //! A handler returns `Result<_, AppError>`. [`AppError`]'s `IntoResponse` sets the status and
 //! attaches an [`ErrorPage`] (what happened, what to do, the details) to the response; the
-//! `render_error_pages` middleware in [`crate::web`] turns it into HTML in the site's layout.
-//! Server-side failures are logged with their cause; secrets never reach the page or the log,
-//! because the values put in an `AppError` have already been scrubbed (see [`Scrubber`]).
+//! [`render_error_pages`] middleware turns it into HTML in the site's layout. The words come from
+//! [`crate::diagnosis`] as plain [`Explanation`]s. Server-side failures are logged with their cause;
+//! secrets never reach the page or the log, because the values put in an `AppError` have already
+//! been scrubbed (see [`crate::secrets::Scrubber`]).
 
-use axum::http::StatusCode;
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::diagnosis::{self, Grant, Upstream};
+use super::AppState;
+use super::views::Layout;
+use crate::diagnosis::Explanation;
 use crate::exchange::Exchange;
-use crate::token::{OAuthError, TokenError};
+use crate::grant::Grant;
+use crate::token::TokenError;
 
 /// Every way a request can fail after its input was accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// A token request that produced no token: 400/403 (the grant was refused), 502 (the consumer
-    /// was refused, or the answer was unusable) or 504 (too slow). See [`diagnosis::token_failure`].
+    /// was refused, or the answer was unusable) or 504 (too slow). See [`crate::diagnosis::token_failure`].
     #[error("{} at {endpoint}: {error}", grant.name())]
     Token {
         /// Which grant was asked for.
@@ -26,8 +32,8 @@ pub enum AppError {
         endpoint: String,
         /// What went wrong (already scrubbed of secrets).
         error: TokenError,
-        /// What the app knows about the server.
-        upstream: Upstream,
+        /// What it means, for the page (from [`crate::diagnosis::token_failure`]).
+        explanation: Box<Explanation>,
         /// The request and its answer, secrets masked, to show on the page.
         exchange: Option<Box<Exchange>>,
     },
@@ -69,44 +75,32 @@ pub enum CallbackProblem {
     NoCode,
 }
 
-/// The content of an error page: what the user reads.
+/// The content of an error page: the explanation, and the exchange that failed, if there was one.
 #[derive(Clone, Debug)]
 pub struct ErrorPage {
-    /// The HTTP status of the page.
-    pub status: StatusCode,
-    /// A short heading.
-    pub title: String,
-    /// What happened, in plain words.
-    pub explanation: String,
-    /// What to do about it.
-    pub advice: String,
-    /// Facts worth showing: label and value (status, error code, endpoint, …).
-    pub details: Vec<(String, String)>,
+    /// What happened, what to do, the facts, the status.
+    pub explanation: Explanation,
     /// The HTTP exchange that failed, if there was one.
     pub exchange: Option<Exchange>,
 }
 
+/// `templates/error.html`: any error, in the site's layout.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorTemplate<'a> {
+    pub layout: &'a Layout,
+    pub page: &'a ErrorPage,
+}
+
+impl From<Explanation> for ErrorPage {
+    fn from(explanation: Explanation) -> ErrorPage {
+        ErrorPage { explanation, exchange: None }
+    }
+}
+
 impl ErrorPage {
-    /// A page with no details.
-    pub fn new(status: StatusCode, title: &str, explanation: &str, advice: &str) -> ErrorPage {
-        ErrorPage {
-            status,
-            title: title.into(),
-            explanation: explanation.into(),
-            advice: advice.into(),
-            details: Vec::new(),
-            exchange: None,
-        }
-    }
-
-    /// Adds a labelled fact.
-    pub fn detail(mut self, label: &str, value: impl Into<String>) -> ErrorPage {
-        self.details.push((label.into(), value.into()));
-        self
-    }
-
     /// The page shown for a bare status, such as a 404 from the router.
-    pub fn for_status(status: StatusCode) -> ErrorPage {
+    pub fn for_status(status: StatusCode) -> Explanation {
         let (title, explanation, advice) = match status.as_u16() {
             404 => (
                 "Page not found",
@@ -148,20 +142,19 @@ impl ErrorPage {
                 "Try again; if it keeps happening, the server's log says why.",
             ),
         };
-        ErrorPage::new(status, title, explanation, advice)
+        Explanation::new(status, title, explanation, advice)
     }
 }
 
 impl AppError {
     /// The page this error becomes.
     pub fn page(&self) -> ErrorPage {
-        match self {
-            AppError::Token { grant, endpoint, error, upstream, exchange } => ErrorPage {
-                exchange: exchange.as_deref().cloned(),
-                ..diagnosis::token_failure(*grant, endpoint, error, *upstream)
-            },
+        let explanation = match self {
+            AppError::Token { explanation, exchange, .. } => {
+                return ErrorPage { explanation: (**explanation).clone(), exchange: exchange.as_deref().cloned() };
+            }
             AppError::Callback(problem) => callback_page(problem),
-            AppError::CrossSite => ErrorPage::new(
+            AppError::CrossSite => Explanation::new(
                 StatusCode::FORBIDDEN,
                 "Cross-site request refused",
                 "This form was posted from another site's page (the browser said so in its Origin or \
@@ -169,7 +162,7 @@ impl AppError {
                  site cannot make your browser sign in or spend your tokens.",
                 "Open the start page of this app and use its form.",
             ),
-            AppError::TooManyAttempts(seconds) => ErrorPage::new(
+            AppError::TooManyAttempts(seconds) => Explanation::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many failed attempts",
                 "Several usernames and passwords from this address were refused within a minute. To resist \
@@ -177,22 +170,31 @@ impl AppError {
                  Successful sign-ins do not count.",
                 &format!("Wait {seconds} seconds, then try again."),
             ),
-            AppError::BadRequest(message) => ErrorPage::new(
+            AppError::BadRequest(message) => Explanation::new(
                 StatusCode::BAD_REQUEST,
                 "Bad request",
                 message,
                 "Go back to the start page and use its buttons.",
             ),
             AppError::Render(_) => ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR),
+        };
+        explanation.into()
+    }
+
+    /// The status of the page this error becomes.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Token { explanation, .. } => explanation.status,
+            other => other.page().explanation.status,
         }
     }
 }
 
-fn callback_page(problem: &CallbackProblem) -> ErrorPage {
+fn callback_page(problem: &CallbackProblem) -> Explanation {
     let again = "Start again from the start page with \"Sign in with Bitbucket\".";
-    let bad = |title: &str, explanation: &str| ErrorPage::new(StatusCode::BAD_REQUEST, title, explanation, again);
+    let bad = |title: &str, explanation: &str| Explanation::new(StatusCode::BAD_REQUEST, title, explanation, again);
     match problem {
-        CallbackProblem::Denied => ErrorPage::new(
+        CallbackProblem::Denied => Explanation::new(
             StatusCode::FORBIDDEN,
             "Access was denied",
             "The authorization server sent the browser back with error=access_denied: the user chose not to \
@@ -244,12 +246,13 @@ fn callback_page(problem: &CallbackProblem) -> ErrorPage {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let page = self.page();
-        if page.status.is_server_error() {
-            tracing::error!(error = %self, status = page.status.as_u16(), "request failed");
+        let status = page.explanation.status;
+        if status.is_server_error() {
+            tracing::error!(error = %self, status = status.as_u16(), "request failed");
         } else {
-            tracing::info!(error = %self, status = page.status.as_u16(), "request refused");
+            tracing::info!(error = %self, status = status.as_u16(), "request refused");
         }
-        let mut response = page.status.into_response();
+        let mut response = status.into_response();
         if let AppError::TooManyAttempts(seconds) = self {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
@@ -258,68 +261,41 @@ impl IntoResponse for AppError {
     }
 }
 
-/// Removes secrets from text that came from elsewhere (an upstream's answer), before it is
-/// shown or logged: each secret, and its URL-encoded and Basic-auth forms, becomes `[redacted]`.
-#[derive(Default)]
-pub struct Scrubber {
-    needles: Vec<String>,
-}
-
-impl Scrubber {
-    /// Adds a secret to remove (empty and very short values are ignored: they would match anywhere).
-    pub fn secret(mut self, secret: &str) -> Scrubber {
-        if secret.len() >= 3 {
-            self.needles.push(secret.to_owned());
-            let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-            if encoded != secret {
-                self.needles.push(encoded);
+/// Renders every error response as an HTML page in the site's layout: the [`ErrorPage`] an
+/// [`AppError`] attached, or a page for the bare status (404 from the router, 405, 413, …)
+/// when the body is not already HTML or JSON.
+pub(super) async fn render_error_pages(State(state): State<AppState>, response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let page = match response.extensions().get::<ErrorPage>() {
+        Some(page) => page.clone(),
+        None => {
+            let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            if content_type.is_some_and(|t| t.starts_with("text/html") || t.contains("json")) {
+                return response;
             }
+            ErrorPage::for_status(status).into()
         }
-        self
+    };
+    let (mut parts, body) = response.into_parts();
+    if status.is_server_error() && parts.extensions.get::<ErrorPage>().is_none() {
+        // A framework-made 5xx: keep its text for the operator (it never holds a credential).
+        let text = axum::body::to_bytes(body, 2048).await.unwrap_or_default();
+        tracing::error!(status = status.as_u16(), body = %String::from_utf8_lossy(&text), "internal error");
     }
-
-    /// Adds a Basic-auth pair: the pair's base64 form is a secret too.
-    pub fn basic_pair(self, user: &str, password: &str) -> Scrubber {
-        use base64::Engine;
-        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        self.secret(password).secret(&encoded)
-    }
-
-    /// The text with every secret replaced.
-    pub fn scrub(&self, text: &str) -> String {
-        self.needles.iter().fold(text.to_owned(), |text, needle| text.replace(needle, "[redacted]"))
-    }
-
-    /// A token error with every text field scrubbed.
-    pub fn token_error(&self, error: TokenError) -> TokenError {
-        match error {
-            TokenError::Refused(e) => TokenError::Refused(OAuthError {
-                error: self.scrub(&e.error),
-                error_description: e.error_description.map(|d| self.scrub(&d)),
-                error_uri: e.error_uri.map(|u| self.scrub(&u)),
-                status: e.status,
-            }),
-            TokenError::NoResponse { timed_out, connect, message } => {
-                TokenError::NoResponse { timed_out, connect, message: self.scrub(&message) }
-            }
-            TokenError::UnexpectedResponse { status, problem, excerpt } => {
-                TokenError::UnexpectedResponse { status, problem: self.scrub(&problem), excerpt: self.scrub(&excerpt) }
-            }
-        }
-    }
+    let html = ErrorTemplate { layout: &state.0.layout, page: &page }
+        .render()
+        .unwrap_or_else(|_| format!("<!doctype html><title>{status}</title><h1>{status}</h1>"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    Response::from_parts(parts, axum::body::Body::from(html))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scrubber_removes_plain_url_encoded_and_basic_forms() {
-        let scrubber = Scrubber::default().secret("p@ss word").basic_pair("key", "consumer-secret");
-        let text = "echo: p@ss word / p%40ss+word / a2V5OmNvbnN1bWVyLXNlY3JldA== / consumer-secret";
-        let clean = scrubber.scrub(text);
-        assert_eq!(clean, "echo: [redacted] / [redacted] / [redacted] / [redacted]");
-    }
 
     #[test]
     fn callback_problems_are_4xx() {
@@ -332,7 +308,7 @@ mod tests {
             CallbackProblem::Expired,
             CallbackProblem::NoCode,
         ] {
-            assert!(AppError::Callback(problem).page().status.is_client_error());
+            assert!(AppError::Callback(problem).status().is_client_error());
         }
     }
 }

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::AppError;
+use super::error::AppError;
 
 /// The most a request body may weigh: a login form is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

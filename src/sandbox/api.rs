@@ -1,0 +1,107 @@
+//! `GET /api/2.0/…`: a few calls of Bitbucket's REST API, with its Bearer check, its scope check
+//! and its error bodies.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde_json::{Value, json};
+
+use super::store::Grant;
+use super::{Refusal, Sandbox};
+
+/// Checks `Authorization: Bearer …` (the only place Bitbucket accepts a token since 2026).
+fn authenticate_bearer(sandbox: &Sandbox, headers: &HeaderMap) -> Result<Grant, Refusal> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or_else(|| Refusal::api(StatusCode::UNAUTHORIZED, "Authentication required."))?;
+    match sandbox.lookup_access(token) {
+        None => Err(Refusal::api(StatusCode::UNAUTHORIZED, "Invalid access token.")),
+        Some(grant) if grant.expires_at <= Instant::now() => {
+            Err(Refusal::api(StatusCode::UNAUTHORIZED, "Access token expired."))
+        }
+        Some(grant) => Ok(grant),
+    }
+}
+
+/// The demo user's account, as `GET /2.0/user` shows it.
+fn profile(username: &str) -> Value {
+    json!({
+        "type": "user",
+        "username": username,
+        "display_name": "Demo User",
+        "account_id": "557058:00000000-0000-4000-8000-00000000demo",
+        "uuid": "{d3b07384-d9a0-4c9b-8f6e-1d2a3b4c5d6e}",
+        "nickname": username,
+        "created_on": "2019-02-19T10:36:46.361566-08:00",
+        "account_status": "active",
+        "is_staff": false,
+        "has_2fa_enabled": null,
+        "links": {
+            "self": {"href": "/sandbox/api/2.0/user"},
+            "html": {"href": "/sandbox/"},
+            "avatar": {"href": "/static/sandbox-avatar.svg"},
+        },
+    })
+}
+
+/// `GET /2.0/user`
+pub(super) async fn user(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap) -> Result<Json<Value>, Refusal> {
+    let grant = authenticate_bearer(&sandbox, &headers)?;
+    Ok(Json(profile(&grant.username)))
+}
+
+fn page(values: Vec<Value>) -> Json<Value> {
+    Json(json!({"pagelen": 10, "page": 1, "size": values.len(), "values": values}))
+}
+
+/// Refuses a call the token's scopes do not cover, as Bitbucket does.
+fn require_scope(grant: &Grant, scope: &str) -> Result<(), Refusal> {
+    if grant.scopes.split_whitespace().any(|s| s == scope) {
+        return Ok(());
+    }
+    let granted: Vec<&str> = grant.scopes.split_whitespace().collect();
+    Err(Refusal::Api {
+        status: StatusCode::FORBIDDEN,
+        message: "Your credentials lack one or more required privilege scopes.",
+        detail: Some(json!({"required": [scope], "granted": granted})),
+    })
+}
+
+/// `GET /2.0/user/emails`
+pub(super) async fn emails(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap) -> Result<Json<Value>, Refusal> {
+    let grant = authenticate_bearer(&sandbox, &headers)?;
+    require_scope(&grant, "email")?;
+    Ok(page(vec![json!({
+        "type": "email", "email": format!("{}@example.com", grant.username),
+        "is_primary": true, "is_confirmed": true,
+    })]))
+}
+
+/// `GET /2.0/user/workspaces`
+pub(super) async fn workspaces(
+    State(sandbox): State<Arc<Sandbox>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Refusal> {
+    let grant = authenticate_bearer(&sandbox, &headers)?;
+    require_scope(&grant, "account")?;
+    Ok(page(vec![json!({
+        "type": "workspace_access", "administrator": true,
+        "workspace": {"type": "workspace", "slug": "demo-workspace", "name": "Demo Workspace",
+            "uuid": "{5f2c1e7a-0b9d-4e8f-a1c3-7d6e5f4a3b2c}"},
+    })]))
+}
+
+/// Endpoints Bitbucket removed in 2026 (CHANGE-2770) answer 410 Gone.
+pub(super) async fn removed() -> Refusal {
+    Refusal::api(
+        StatusCode::GONE,
+        "This API is no longer available. Use /2.0/user/workspaces, then /2.0/repositories/{workspace}.",
+    )
+}

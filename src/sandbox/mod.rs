@@ -1,0 +1,250 @@
+//! The built-in Bitbucket sandbox: an emulator of Bitbucket Cloud's OAuth 2.0 endpoints and of a
+//! few REST API calls, answering with the bodies and statuses that bitbucket.org uses in 2026
+//! (the README's "The sandbox" section sums them up).
+//!
+//! It lets every flow run offline, with no account: the app serves it under `/sandbox` and, in
+//! sandbox mode, sends its token requests and API calls there over real HTTP, exactly as it would
+//! to bitbucket.org. It is a small app of its own, one file per emulated endpoint, and imports
+//! nothing from the web layer. Routes, relative to where it is mounted:
+//!
+//! | route                               | file                 | emulates                                   |
+//! |-------------------------------------|----------------------|--------------------------------------------|
+//! | `GET, POST /site/oauth2/authorize`  | [`authorize`]        | the sign-in and consent page               |
+//! | `POST /site/oauth2/access_token`    | [`token_endpoint`]   | the token endpoint: all four grants        |
+//! | `GET /api/2.0/user`, …              | [`api`]              | `https://api.bitbucket.org/2.0/…`          |
+//! | `GET /api/2.0/repositories`, …      | [`api`]              | removed in 2026: 410                       |
+//!
+//! State (codes and tokens) lives in memory ([`store`]), capped at [`MAX_ISSUED`] entries of each
+//! kind, and is lost on restart.
+
+mod api;
+mod authorize;
+pub mod store;
+mod token_endpoint;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use store::{Grant, Issued, Store};
+
+/// The sandbox's demo consumer (private, with a callback URL), shipped in `config.json`.
+pub const SANDBOX_CONSUMER_KEY: &str = "sandbox-consumer-key";
+/// The demo consumer's secret. It opens nothing outside the built-in sandbox.
+pub const SANDBOX_CONSUMER_SECRET: &str = "sandbox-consumer-secret";
+/// The sandbox's resource owner.
+pub const DEMO_USERNAME: &str = "demo";
+/// The demo user's password.
+pub const DEMO_PASSWORD: &str = "demo";
+/// Bitbucket's access-token lifetime: two hours.
+pub const BITBUCKET_EXPIRES_IN: Duration = Duration::from_secs(7200);
+/// At most this many codes, access tokens and refresh tokens are kept; past it, the oldest go.
+pub const MAX_ISSUED: usize = 100_000;
+/// Scopes every sandbox consumer is granted.
+pub const DEMO_SCOPES: &str = "account email repository";
+
+/// An OAuth consumer the sandbox knows.
+#[derive(Clone, Copy, Debug)]
+pub struct Consumer {
+    /// The key (`client_id`).
+    pub key: &'static str,
+    /// The secret.
+    pub secret: &'static str,
+    /// Private consumers may use the client credentials grant.
+    pub private: bool,
+    /// Whether a callback URL is set (the authorization code grant needs one).
+    pub has_callback: bool,
+    /// The name shown on the consent page.
+    pub name: &'static str,
+}
+
+/// The sandbox's consumers: one that works for every grant, and two that show what goes wrong.
+pub const CONSUMERS: [Consumer; 3] = [
+    Consumer {
+        key: SANDBOX_CONSUMER_KEY,
+        secret: SANDBOX_CONSUMER_SECRET,
+        private: true,
+        has_callback: true,
+        name: "Sandbox demo consumer",
+    },
+    Consumer {
+        key: "sandbox-public-key",
+        secret: "sandbox-public-secret",
+        private: false,
+        has_callback: true,
+        name: "Sandbox public consumer",
+    },
+    Consumer {
+        key: "sandbox-nocallback-key",
+        secret: "sandbox-nocallback-secret",
+        private: true,
+        has_callback: false,
+        name: "Sandbox consumer without a callback URL",
+    },
+];
+
+pub(crate) fn consumer(key: &str) -> Option<&'static Consumer> {
+    CONSUMERS.iter().find(|c| c.key == key)
+}
+
+/// How the sandbox behaves. [`SandboxOptions::default`] is bitbucket.org's 2026 behaviour, except
+/// that the password grant still works (see `password_grant`).
+#[derive(Clone, Debug)]
+pub struct SandboxOptions {
+    /// Accept `grant_type=password` for the demo user. Off, it refuses every password grant with
+    /// the answer bitbucket.org gives today. (`sandboxPasswordGrant` in `config.json`.)
+    pub password_grant: bool,
+    /// Lifetime of an access token (Bitbucket: 7200 s). Tests shorten it to see expiry.
+    pub access_token_lifetime: Duration,
+    /// Lifetime of an authorization code.
+    pub code_lifetime: Duration,
+    /// Where the consent page sends the browser back: the consumers' callback URL. The app uses
+    /// the path alone, so the browser stays on the origin it started from.
+    pub callback_url: String,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        Self {
+            password_grant: true,
+            access_token_lifetime: BITBUCKET_EXPIRES_IN,
+            code_lifetime: Duration::from_secs(300),
+            callback_url: "/oauth-callback".into(),
+        }
+    }
+}
+
+/// The emulator's state: its options and what it has issued.
+#[derive(Debug, Default)]
+pub struct Sandbox {
+    pub(crate) options: SandboxOptions,
+    issued: Mutex<Issued>,
+}
+
+impl Sandbox {
+    /// A sandbox with the given options.
+    pub fn new(options: SandboxOptions) -> Arc<Sandbox> {
+        Arc::new(Sandbox { options, issued: Mutex::default() })
+    }
+
+    fn issued(&self) -> std::sync::MutexGuard<'_, Issued> {
+        self.issued.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Issues a token response; `with_refresh` is false for client credentials (Bitbucket 2026).
+    pub(crate) fn issue(&self, username: &str, consumer: &'static str, grant_type: &str, with_refresh: bool) -> Value {
+        let now = Instant::now();
+        let access_token = crate::random_token();
+        let grant = Grant {
+            username: username.to_owned(),
+            consumer,
+            scopes: DEMO_SCOPES.to_owned(),
+            expires_at: now + self.options.access_token_lifetime,
+        };
+        let mut body = json!({
+            "access_token": access_token,
+            "scope": DEMO_SCOPES,
+            "expires_in": self.options.access_token_lifetime.as_secs(),
+            "token_type": "bearer",
+            "state": grant_type,
+        });
+        let mut issued = self.issued();
+        if with_refresh {
+            let refresh_token = crate::random_token();
+            // Refresh tokens expire after three months unused.
+            let refresh = Grant { expires_at: now + Duration::from_secs(90 * 24 * 3600), ..grant.clone() };
+            issued.refresh.insert(refresh_token.clone(), refresh);
+            body["refresh_token"] = Value::String(refresh_token);
+        }
+        issued.access.insert(access_token, grant);
+        body
+    }
+
+    pub(crate) fn issue_code(&self, consumer: &'static str) -> String {
+        let code = crate::random_token();
+        let grant = Grant {
+            username: DEMO_USERNAME.to_owned(),
+            consumer,
+            scopes: DEMO_SCOPES.to_owned(),
+            expires_at: Instant::now() + self.options.code_lifetime,
+        };
+        self.issued().codes.insert(code.clone(), grant);
+        code
+    }
+
+    /// Takes a code or refresh token out (single use), if it is live and the consumer's.
+    pub(crate) fn redeem(&self, which: fn(&mut Issued) -> &mut Store, value: &str, consumer: &str) -> Option<Grant> {
+        let mut issued = self.issued();
+        let grant = which(&mut issued).remove(value)?;
+        (grant.consumer == consumer && grant.expires_at > Instant::now()).then_some(grant)
+    }
+
+    pub(crate) fn lookup_access(&self, token: &str) -> Option<Grant> {
+        self.issued().access.get(token).cloned()
+    }
+}
+
+/// The sandbox on its own, under `/sandbox`, as a separate process serves it (`--sandbox-only`, the
+/// example, the benchmark). Its consent page sends the browser back to the original app's callback
+/// URL, `http://localhost:3000/oauth-callback`.
+pub fn standalone(options: SandboxOptions) -> Router {
+    let options = SandboxOptions { callback_url: "http://localhost:3000/oauth-callback".into(), ..options };
+    Router::new().nest("/sandbox", router(Sandbox::new(options)))
+}
+
+/// The sandbox's routes, to be nested where it is served (the app uses `/sandbox`).
+pub fn router<S: Clone + Send + Sync + 'static>(sandbox: Arc<Sandbox>) -> Router<S> {
+    Router::new()
+        .route("/site/oauth2/authorize", get(authorize::consent_page).post(authorize::consent_decision))
+        .route("/site/oauth2/access_token", post(token_endpoint::access_token))
+        .route("/api/2.0/user", get(api::user))
+        .route("/api/2.0/user/emails", get(api::emails))
+        .route("/api/2.0/user/workspaces", get(api::workspaces))
+        .route("/api/2.0/repositories", get(api::removed))
+        .route("/api/2.0/workspaces", get(api::removed))
+        .route("/api/2.0/user/permissions/workspaces", get(api::removed))
+        .route("/api/2.0/user/permissions/repositories", get(api::removed))
+        .with_state(sandbox)
+}
+
+/// A refusal, written the way Bitbucket writes it.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// The token endpoint's shape: `{"error_description": …, "error": …}`.
+    OAuth { status: StatusCode, error: &'static str, description: String },
+    /// The REST API's shape: `{"type": "error", "error": {"message": …, "detail": …}}`.
+    Api { status: StatusCode, message: &'static str, detail: Option<Value> },
+}
+
+impl Refusal {
+    pub(crate) fn oauth(status: StatusCode, error: &'static str, description: impl Into<String>) -> Refusal {
+        Refusal::OAuth { status, error, description: description.into() }
+    }
+
+    pub(crate) fn api(status: StatusCode, message: &'static str) -> Refusal {
+        Refusal::Api { status, message, detail: None }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::OAuth { status, error, description } => {
+                (status, Json(json!({"error_description": description, "error": error}))).into_response()
+            }
+            Refusal::Api { status, message, detail } => {
+                let mut error = json!({"message": message});
+                if let Some(detail) = detail {
+                    error["detail"] = detail;
+                }
+                (status, Json(json!({"type": "error", "error": error}))).into_response()
+            }
+        }
+    }
+}

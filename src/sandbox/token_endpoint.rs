@@ -1,0 +1,105 @@
+//! `POST /site/oauth2/access_token`: Bitbucket's token endpoint, for the four grants it has known.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use base64::Engine;
+use serde_json::Value;
+
+use super::{Consumer, DEMO_PASSWORD, DEMO_USERNAME, Refusal, Sandbox, consumer};
+
+/// Checks HTTP Basic client authentication against the sandbox's consumers.
+fn authenticate_client(headers: &HeaderMap) -> Result<&'static Consumer, Refusal> {
+    let unauthenticated = || {
+        Refusal::oauth(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "Requests must be authenticated using OAuth client credentials",
+        )
+    };
+    let (scheme, encoded) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .ok_or_else(unauthenticated)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(unauthenticated());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    decoded
+        .as_deref()
+        .and_then(|pair| pair.split_once(':'))
+        .and_then(|(key, secret)| consumer(key).filter(|c| c.secret == secret))
+        .ok_or_else(|| {
+            Refusal::oauth(StatusCode::BAD_REQUEST, "unauthorized_client", "Invalid OAuth client credentials")
+        })
+}
+
+/// `POST /site/oauth2/access_token`: the four grants bitbucket.org has known.
+pub(super) async fn access_token(
+    State(sandbox): State<Arc<Sandbox>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, Refusal> {
+    let consumer = authenticate_client(&headers)?;
+    // The first value of a repeated field counts.
+    let mut form: HashMap<String, String> = HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(&body).into_owned() {
+        form.entry(name).or_insert(value);
+    }
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    match field("grant_type") {
+        "password" => {
+            let valid = field("username") == DEMO_USERNAME && field("password") == DEMO_PASSWORD;
+            if sandbox.options.password_grant && valid {
+                Ok(Json(sandbox.issue(DEMO_USERNAME, consumer.key, "password", true)))
+            } else {
+                // What bitbucket.org answered to a wrong password, and to every password since 2022.
+                Err(Refusal::oauth(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_request",
+                    "Invalid resource owner username/password",
+                ))
+            }
+        }
+        "authorization_code" => {
+            if !consumer.has_callback {
+                return Err(Refusal::oauth(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "No callback uri defined for the OAuth client.",
+                ));
+            }
+            let grant = sandbox.redeem(|issued| &mut issued.codes, field("code"), consumer.key).ok_or_else(|| {
+                Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid authorization code")
+            })?;
+            Ok(Json(sandbox.issue(&grant.username, consumer.key, "authorization_code", true)))
+        }
+        "refresh_token" => {
+            // Rotation: the refresh token is taken out here, and a new one comes with the answer.
+            let grant = sandbox
+                .redeem(|issued| &mut issued.refresh, field("refresh_token"), consumer.key)
+                .ok_or_else(|| Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_request", "Invalid refresh_token"))?;
+            Ok(Json(sandbox.issue(&grant.username, consumer.key, "refresh_token", true)))
+        }
+        "client_credentials" if !consumer.private => Err(Refusal::oauth(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "Cannot use client_credentials with a consumer marked as \"public\". Calls for auto generated \
+             consumers should use urn:bitbucket:oauth2:jwt instead.",
+        )),
+        // The token acts as the consumer's owner; since 2026 there is no refresh token.
+        "client_credentials" => Ok(Json(sandbox.issue(DEMO_USERNAME, consumer.key, "client_credentials", false))),
+        "" => Err(Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "Unsupported grant type: None")),
+        other => {
+            Err(Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_grant", format!("Unsupported grant type: {other}")))
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! HTTP: the shared state and the router (every route in [`app`]). Each grant or action has a file
+//! of its own, read top to bottom as the steps of that grant:
+//!
+//! | file                      | routes                                                     |
+//! |---------------------------|------------------------------------------------------------|
+//! | [`start_page`]            | `GET /`, `GET /healthcheck`                                |
+//! | [`password`]              | `POST /oauth-callback` (the password grant)                |
+//! | [`authorization_code`]    | `GET /authorize`, `GET /oauth-callback?code=…&state=…`     |
+//! | [`client_credentials`]    | `POST /client-credentials`                                 |
+//! | [`refresh`]               | `POST /refresh`                                            |
+//! | [`api_call`]              | `POST /api-call`                                           |
+//!
+//! Beside them: [`result`] (the page every grant ends on), [`views`] (templates and what they
+//! show), [`error`] (the one error type and the error pages), [`protect`] (headers, limits,
+//! cross-site refusal, the failed-attempt limit).
+
+pub mod api_call;
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod error;
+pub mod password;
+pub mod protect;
+pub mod refresh;
+pub mod result;
+pub mod start_page;
+pub mod views;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRef, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, map_response_with_state};
+use axum::routing::{get, post};
+use axum::serve::{ListenerExt, TapIo};
+use axum_extra::extract::cookie::Key;
+use secrecy::ExposeSecret;
+use sha2::Digest;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::services::ServeDir;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::authorization_server::AuthorizationServer;
+use crate::bitbucket::SampleCall;
+use crate::diagnosis;
+use crate::exchange::{self, Exchange, Field};
+use crate::grant::Grant;
+use crate::sandbox::{self, Sandbox};
+use crate::secrets::Scrubber;
+use crate::settings::{Settings, join};
+use crate::token::{self, ClientCredentials, TokenResponse};
+use error::AppError;
+use protect::{FailedAttempts, MAX_BODY_BYTES};
+pub use start_page::HEALTHCHECK_BODY;
+use views::{ApiStep, IndexTemplate, Layout};
+
+/// The cookie that carries the authorization code grant's `state` between `/authorize` and the
+/// callback: signed, HttpOnly, SameSite=Lax, sent only to `/oauth-callback`.
+pub const STATE_COOKIE: &str = "oauth_state";
+
+/// Shared by every request: cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    settings: Settings,
+    /// The one HTTP client: timeouts on, redirects off, connections pooled.
+    http: reqwest::Client,
+    /// The authorization server and API the tokens come from and go to.
+    server: AuthorizationServer,
+    /// The emulator, in sandbox mode.
+    sandbox: Option<Arc<Sandbox>>,
+    /// Failed password attempts per client, for the 429 limit.
+    failed_attempts: FailedAttempts,
+    /// Signs the state cookie. Derived from the consumer secret, so every instance that shares the
+    /// config verifies every other's cookies: no session store.
+    cookie_key: Key,
+    layout: Layout,
+    /// The start page with an empty form, rendered once.
+    index_html: Bytes,
+}
+
+impl FromRef<AppState> for Key {
+    fn from_ref(state: &AppState) -> Key {
+        state.0.cookie_key.clone()
+    }
+}
+
+impl AppState {
+    /// Builds the state for a server listening on `local_addr`. In sandbox mode the upstream URLs
+    /// point back at this server's own `/sandbox` routes.
+    pub fn new(
+        settings: Settings,
+        local_addr: SocketAddr,
+    ) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
+        let http = token::http_client(settings.upstream.connect_timeout, settings.upstream.timeout)?;
+        let server = AuthorizationServer::from_settings(&settings, local_addr)?;
+        let sandbox = settings.sandbox.then(|| Sandbox::new(settings.sandbox_options.clone()));
+        let digest = sha2::Sha512::new()
+            .chain_update(b"bitbucket-password-grant state cookie v1\0")
+            .chain_update(settings.consumer_secret.expose_secret().as_bytes())
+            .finalize();
+        let cookie_key = Key::from(digest.as_slice());
+        let layout = Layout::new(&server, &settings.config_path);
+        let index_html = Bytes::from(IndexTemplate::new(&layout).render()?);
+        let failed_attempts = FailedAttempts::new(settings.failed_attempts_per_minute);
+        Ok(AppState(Arc::new(Inner {
+            failed_attempts,
+            settings,
+            http,
+            server,
+            sandbox,
+            cookie_key,
+            layout,
+            index_html,
+        })))
+    }
+
+    /// A one-line description of where tokens come from, for the start-up log.
+    pub fn mode(&self) -> String {
+        self.0.server.describe()
+    }
+
+    fn client(&self) -> ClientCredentials<'_> {
+        ClientCredentials {
+            client_id: &self.0.settings.consumer_key,
+            client_secret: self.0.settings.consumer_secret.expose_secret(),
+        }
+    }
+
+    /// A scrubber that knows the consumer secret (and its Basic-auth form).
+    fn scrubber(&self) -> Scrubber {
+        Scrubber::default().basic_pair(&self.0.settings.consumer_key, self.0.settings.consumer_secret.expose_secret())
+    }
+
+    /// Sends a token request (recording it) and turns a failure into the error that explains it,
+    /// scrubbed of every secret `scrubber` knows.
+    async fn request_token(
+        &self,
+        grant: Grant,
+        fields: &[Field<'_>],
+        scrubber: &Scrubber,
+    ) -> Result<(Exchange, TokenResponse), AppError> {
+        let server = &self.0.server;
+        let (exchange, result) =
+            exchange::token_request(&self.0.http, &server.token_url, &self.client(), grant, fields).await;
+        match result {
+            Ok(token) => Ok((exchange, token)),
+            Err(error) => {
+                let error = scrubber.token_error(error);
+                let explanation = diagnosis::token_failure(grant, &server.token_url, &error, server);
+                Err(AppError::Token {
+                    grant,
+                    endpoint: server.token_url.clone(),
+                    error,
+                    explanation: Box::new(explanation),
+                    exchange: Some(Box::new(exchange)),
+                })
+            }
+        }
+    }
+
+    /// Makes one of the sample API calls (recording it) and explains a failure.
+    async fn call_api(&self, call: SampleCall, access_token: &str, can_refresh: bool, scrubber: &Scrubber) -> ApiStep {
+        let url = join(&self.0.server.api_url, call.path());
+        let (exchange, result) = exchange::api_call(&self.0.http, &url, access_token).await;
+        let (json, problem) = match result {
+            Ok(json) => (Some(json), None),
+            Err(error) => {
+                tracing::warn!(error = %scrubber.scrub(&error.to_string()), "sample API call failed");
+                let mut diagnosis = diagnosis::api_failure(&format!("GET {url}"), &error, can_refresh);
+                diagnosis.summary = scrubber.scrub(&diagnosis.summary);
+                for (_, value) in &mut diagnosis.details {
+                    *value = scrubber.scrub(value);
+                }
+                (None, Some(diagnosis))
+            }
+        };
+        ApiStep::new(call, exchange, json, problem)
+    }
+}
+
+/// Every route of the app, in one place.
+pub fn app(state: AppState) -> Router {
+    let mut router = Router::new()
+        .route("/", get(start_page::index))
+        .route("/healthcheck", get(start_page::healthcheck))
+        // GET: the authorization server sends the browser back here. POST: the password form.
+        .route("/oauth-callback", get(authorization_code::authorization_callback).post(password::password_grant))
+        .route("/authorize", get(authorization_code::start_authorization))
+        .route("/client-credentials", post(client_credentials::client_credentials))
+        .route("/refresh", post(refresh::refresh))
+        .route("/api-call", post(api_call::api_call))
+        .nest_service("/static", ServeDir::new(&state.0.settings.static_dir));
+    if let Some(sandbox) = &state.0.sandbox {
+        router = router.nest("/sandbox", sandbox::router(sandbox.clone()));
+    }
+    // Listed innermost first: the last layer sees the request first and the response last.
+    router
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.0.settings.request_timeout))
+        .layer(middleware::from_fn(protect::protect))
+        .layer(map_response_with_state(state.clone(), error::render_error_pages))
+        .layer(
+            TraceLayer::new_for_http()
+                // Method and path only: never the query string (it can hold a code), a header or a body.
+                .make_span_with(|request: &Request| {
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+async fn not_found() -> StatusCode {
+    StatusCode::NOT_FOUND
+}
+
+/// Runs the app on `listener` until `shutdown` completes, then finishes requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(without_nagle(listener), service).with_graceful_shutdown(shutdown).await
+}
+
+/// Accepted connections send each write at once (`TCP_NODELAY`). Without it, a response written in
+/// two parts (headers, then a file's body, as `ServeDir` does) waits for the client's delayed ACK:
+/// up to 40 ms per static file. (The benchmark found it: 859 stylesheet requests a second.)
+pub fn without_nagle(
+    listener: tokio::net::TcpListener,
+) -> TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
+    fn set_nodelay(stream: &mut tokio::net::TcpStream) {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    }
+    listener.tap_io(set_nodelay as fn(&mut tokio::net::TcpStream))
+}

@@ -1,0 +1,75 @@
+//! `POST /oauth-callback`: the Resource Owner Password Credentials grant (RFC 6749 §4.3), the
+//! grant this app is about. Its steps, in order: read the form, check the failed-attempt limit,
+//! send the username and password with the client's credentials to the token endpoint, forget
+//! the password, and show the token with a sample API call.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{ConnectInfo, Form, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::AppError;
+use super::result::show_token;
+use super::start_page::{describe_rejection, form_error};
+use crate::exchange::Field;
+use crate::grant::Grant;
+
+/// The password form. Both fields are optional here so that a missing one gets our message.
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    username: Option<String>,
+    password: Option<SecretString>,
+}
+
+/// `POST /oauth-callback`: the Resource Owner Password Credentials grant, then the sample call.
+#[tracing::instrument(name = "password_grant", skip_all, fields(username = tracing::field::Empty))]
+pub(super) async fn password_grant(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    form: Result<Form<PasswordForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response());
+        }
+        Err(rejection) => return form_error(&state, "", &describe_rejection(&rejection)),
+    };
+    if let Some(seconds) = state.0.failed_attempts.blocked(peer.ip()) {
+        return Err(AppError::TooManyAttempts(seconds));
+    }
+    let username = form.username.as_deref().unwrap_or("").trim().to_owned();
+    let Some(password) = form.password.filter(|p| !p.expose_secret().trim().is_empty()) else {
+        let message = if username.is_empty() { "Enter a username and a password." } else { "Enter a password." };
+        return form_error(&state, &username, message);
+    };
+    if username.is_empty() {
+        return form_error(&state, "", "Enter a username.");
+    }
+    if username.chars().any(char::is_control) {
+        return form_error(&state, "", "The username must not contain control characters such as line breaks.");
+    }
+    tracing::Span::current().record("username", username.as_str());
+
+    let fields = [
+        Field::plain("grant_type", "password"),
+        Field::plain("username", &username),
+        Field::password(password.expose_secret()),
+    ];
+    let scrubber = state.scrubber().secret(password.expose_secret());
+    let result = state.request_token(Grant::Password, &fields, &scrubber).await;
+    // The password has done its job: forget it (SecretString zeroes its memory on drop).
+    drop(password);
+    let (exchange, token) = result.inspect_err(|error| {
+        // Only refusals of the user's credentials count toward the limit, not upstream failures.
+        if error.status().is_client_error() {
+            state.0.failed_attempts.record_failure(peer.ip());
+        }
+    })?;
+    show_token(&state, Grant::Password, token, exchange, None, scrubber).await
+}

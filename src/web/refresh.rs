@@ -1,0 +1,45 @@
+//! `POST /refresh`: refreshing an access token (RFC 6749 §6). The result page's button sends the
+//! refresh token (and the access token it replaces, to show them side by side); the answer is a
+//! new pair, shown like any other grant's.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
+use axum::response::Response;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::AppError;
+use super::result::show_token;
+use super::views::TokenView;
+use crate::exchange::Field;
+use crate::grant::Grant;
+
+/// The result page's refresh button: the refresh token, and the access token it replaces (for
+/// the side-by-side view).
+#[derive(Deserialize)]
+pub struct RefreshForm {
+    refresh_token: Option<SecretString>,
+    access_token: Option<SecretString>,
+}
+
+/// `POST /refresh`: trades the refresh token for a new pair.
+#[tracing::instrument(name = "refresh_token_grant", skip_all)]
+pub(super) async fn refresh(
+    State(state): State<AppState>,
+    form: Result<Form<RefreshForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Ok(Form(form)) = form else {
+        return Err(AppError::BadRequest("The refresh form could not be read."));
+    };
+    let Some(old_refresh) = form.refresh_token.filter(|t| !t.expose_secret().is_empty()) else {
+        return Err(AppError::BadRequest("The refresh form carried no refresh token."));
+    };
+    let old_access = form.access_token.map(|t| t.expose_secret().to_owned()).unwrap_or_default();
+    let scrubber = state.scrubber().secret(old_refresh.expose_secret()).secret(&old_access);
+    let fields =
+        [Field::plain("grant_type", "refresh_token"), Field::secret("refresh_token", old_refresh.expose_secret())];
+    let (exchange, token) = state.request_token(Grant::RefreshToken, &fields, &scrubber).await?;
+    let previous = TokenView::previous(&old_access, old_refresh.expose_secret());
+    show_token(&state, Grant::RefreshToken, token, exchange, Some(previous), scrubber).await
+}
