@@ -5,16 +5,17 @@
 //! BB_PASSWORD=demo cargo run --example password_grant -- --username demo
 //! ```
 //!
-//! It reads `config.json` and the same environment variables as the app. In sandbox mode (the
-//! shipped default) it starts the built-in Bitbucket sandbox on a free loopback port first, so it
-//! works offline; otherwise it asks `{bitbucketUrl}/site/oauth2/access_token`. It prints the token
-//! response as JSON on stdout; on failure, one line on stderr and exit status 1.
+//! It reads `config.json` and the same environment variables as the app (`issuer` discovery,
+//! `tokenUrl`, `scope`, `clientAuth` included). In sandbox mode (the shipped default) it starts the
+//! built-in Bitbucket sandbox on a free loopback port first, so it works offline. It prints the
+//! token response as JSON on stdout; on failure, one line on stderr and exit status 1.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use bitbucket_password_grant::authorization_server::{self, AuthorizationServer};
 use bitbucket_password_grant::sandbox;
-use bitbucket_password_grant::settings::{Settings, join};
+use bitbucket_password_grant::settings::Settings;
 use bitbucket_password_grant::token;
 use clap::Parser;
 use secrecy::{ExposeSecret, SecretString};
@@ -51,29 +52,35 @@ async fn run(args: Args) -> Result<String, String> {
         Ok(password) => SecretString::from(password),
         Err(_) => rpassword::prompt_password(format!("Password for {}: ", args.username))
             .map(SecretString::from)
-            .map_err(|e| format!("cannot read the password: {e}"))?,
+            .map_err(|e| format!("cannot read the password ({e}); with no terminal, set BB_PASSWORD"))?,
     };
+    let http =
+        token::http_client(settings.upstream.connect_timeout, settings.upstream.timeout).map_err(|e| e.to_string())?;
 
-    let token_url = if settings.sandbox {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-        let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut address = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    if settings.sandbox {
+        let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| e.to_string())?;
+        address = listener.local_addr().map_err(|e| e.to_string())?;
         let emulator = sandbox::standalone(settings.sandbox_options.clone());
         tokio::spawn(async move { axum::serve(listener, emulator).await });
         eprintln!("(sandbox mode: using the built-in Bitbucket sandbox at http://{address}/sandbox)");
-        format!("http://{address}/sandbox/site/oauth2/access_token")
-    } else {
-        join(&settings.bitbucket_url, "/site/oauth2/access_token")
+    }
+    let discovered = match (&settings.issuer, settings.sandbox) {
+        (Some(issuer), false) => Some(authorization_server::discover(&http, issuer).await.map_err(|e| e.to_string())?),
+        _ => None,
     };
+    let server = AuthorizationServer::from_settings(&settings, address, discovered).map_err(|e| e.to_string())?;
 
     // The part to copy: one client, the consumer's credentials, one call.
-    let http =
-        token::http_client(settings.upstream.connect_timeout, settings.upstream.timeout).map_err(|e| e.to_string())?;
     let client = token::ClientCredentials {
         client_id: &settings.consumer_key,
         client_secret: settings.consumer_secret.expose_secret(),
+        auth: server.client_auth,
     };
-    let token = token::password_grant(&http, &token_url, &client, &args.username, password.expose_secret())
-        .await
-        .map_err(|e| e.to_string())?;
+    let scope = Some(settings.scope.as_str()).filter(|s| !s.is_empty());
+    let token =
+        token::password_grant(&http, &server.token.url, &client, &args.username, password.expose_secret(), scope)
+            .await
+            .map_err(|e| e.to_string())?;
     serde_json::to_string_pretty(&token).map_err(|e| e.to_string())
 }

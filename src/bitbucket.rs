@@ -32,6 +32,19 @@ pub enum ApiError {
     /// The call did not complete or its answer was unusable (timeout, refused, not JSON, too big).
     #[error(transparent)]
     Transport(TokenError),
+    /// The API refused the token in RFC 6750's terms (§3.1): `invalid_token`, `insufficient_scope`,
+    /// …, from a JSON body `{"error": "…"}` or from the `WWW-Authenticate: Bearer error="…"` header.
+    #[error("the API answered HTTP {status}: {error}")]
+    Bearer {
+        /// HTTP status.
+        status: u16,
+        /// The RFC 6750 error code.
+        error: String,
+        /// `error_description`, if any.
+        description: Option<String>,
+        /// The scope the resource needs (`scope` in the header or body), if given.
+        scope: Option<String>,
+    },
     /// The API answered with an error status.
     #[error("the API answered HTTP {status}: {message}")]
     Status {
@@ -71,16 +84,23 @@ pub fn parse_api_response(response: &RawResponse) -> Result<Value, ApiError> {
         None
     };
     if !(200..300).contains(&response.status) {
-        let error = parsed.and_then(|json| serde_json::from_value::<ApiErrorBody>(json).ok());
-        return Err(match error {
-            Some(body) => {
-                ApiError::Status { status: response.status, message: body.error.message, detail: body.error.detail }
-            }
-            None => ApiError::Status {
-                status: response.status,
-                message: format!("no Bitbucket error body; the answer began: {}", response.excerpt()),
-                detail: None,
-            },
+        let status = response.status;
+        if let Some(body) = parsed.clone().and_then(|json| serde_json::from_value::<ApiErrorBody>(json).ok()) {
+            return Err(ApiError::Status { status, message: body.error.message, detail: body.error.detail });
+        }
+        let text = |json: &Value, key: &str| json.get(key).and_then(Value::as_str).map(str::to_owned);
+        if let Some(json) = parsed.filter(|json| json.get("error").is_some_and(Value::is_string)) {
+            let error = text(&json, "error").unwrap_or_default();
+            let (description, scope) = (text(&json, "error_description"), text(&json, "scope"));
+            return Err(ApiError::Bearer { status, error, description, scope });
+        }
+        if let Some(bearer) = bearer_challenge(&response.headers) {
+            return Err(bearer(status));
+        }
+        return Err(ApiError::Status {
+            status,
+            message: format!("no error body; the answer began: {}", response.excerpt()),
+            detail: None,
         });
     }
     match parsed {
@@ -90,6 +110,24 @@ pub fn parse_api_response(response: &RawResponse) -> Result<Value, ApiError> {
             _ => "a body that is not valid JSON".to_owned(),
         })),
     }
+}
+
+/// Reads `WWW-Authenticate: Bearer error="…", error_description="…", scope="…"` (RFC 6750 §3), the
+/// header a resource server refuses a token with, if it names an error.
+fn bearer_challenge(headers: &reqwest::header::HeaderMap) -> Option<impl FnOnce(u16) -> ApiError> {
+    let challenge = headers
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("bearer"))?
+        .to_owned();
+    let param = |name: &str| {
+        let start = challenge.find(&format!("{name}=\""))? + name.len() + 2;
+        Some(challenge[start..].split('"').next()?.to_owned())
+    };
+    let error = param("error")?;
+    let (description, scope) = (param("error_description"), param("scope"));
+    Some(move |status| ApiError::Bearer { status, error, description, scope })
 }
 
 /// The API calls the result page offers, and nothing else: the page cannot be made to call an
@@ -138,15 +176,16 @@ impl SampleCall {
 }
 
 impl UserProfile {
-    /// Picks the displayed fields out of a `/2.0/user` answer; all are optional.
+    /// Picks the displayed fields out of a `/2.0/user` answer, or an OpenID Connect userinfo
+    /// answer (`name`, `sub`, `preferred_username`, `picture`); all are optional.
     pub fn from_json(json: Value) -> UserProfile {
         let text = |pointer: &str| json.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
         UserProfile {
-            display_name: text("/display_name"),
-            account_id: text("/account_id"),
+            display_name: text("/display_name").or_else(|| text("/name")),
+            account_id: text("/account_id").or_else(|| text("/sub")),
             uuid: text("/uuid"),
-            username: text("/username"),
-            avatar_url: text("/links/avatar/href"),
+            username: text("/username").or_else(|| text("/preferred_username")),
+            avatar_url: text("/links/avatar/href").or_else(|| text("/picture")),
         }
     }
 }

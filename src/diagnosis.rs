@@ -6,10 +6,10 @@
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use crate::authorization_server::AuthorizationServer;
+use crate::authorization_server::{AuthorizationServer, Found};
 use crate::bitbucket::ApiError;
 use crate::grant::Grant;
-use crate::token::{OAuthError, TokenError};
+use crate::token::{ClientAuth, OAuthError, TokenError};
 
 /// The callback URL a consumer needs for this app's authorization code grant.
 pub const CALLBACK_URL: &str = "http://localhost:3000/oauth-callback";
@@ -65,8 +65,13 @@ pub fn token_failure(grant: Grant, endpoint: &str, error: &TokenError, server: &
     };
     let page = match error {
         TokenError::Refused(e) => refused(grant, e, server, &answered),
+        TokenError::UnexpectedResponse { status: status @ (400 | 401 | 403), excerpt, .. }
+            if excerpt.trim().is_empty() =>
+        {
+            no_reason(grant, *status, server, &answered)
+        }
         TokenError::UnexpectedResponse { status, problem, excerpt } => {
-            unexpected(*status, problem, &answered).detail("Start of the answer", excerpt.clone())
+            unexpected(*status, problem, server, &answered).detail("Start of the answer", excerpt.clone())
         }
         TokenError::NoResponse { timed_out: true, message, .. } => Explanation::new(
             StatusCode::GATEWAY_TIMEOUT,
@@ -79,7 +84,7 @@ pub fn token_failure(grant: Grant, endpoint: &str, error: &TokenError, server: &
             StatusCode::BAD_GATEWAY,
             "The token endpoint cannot be reached",
             &format!("{answered} No connection could be made, or it broke before the answer was complete."),
-            "Check bitbucketUrl in config.json (or BITBUCKET_URL) and that the server is up.",
+            &format!("Check that the server is up, and the token endpoint ({}).", endpoint_setting(server)),
         )
         .detail("What happened", message.clone()),
     };
@@ -91,20 +96,73 @@ pub fn token_failure(grant: Grant, endpoint: &str, error: &TokenError, server: &
     }
 }
 
+/// Where the token endpoint comes from, for advice: the setting to check.
+fn endpoint_setting(server: &AuthorizationServer) -> &'static str {
+    match server.token.found {
+        Found::Discovered => "issuer, or tokenUrl to override what discovery found",
+        Found::Configured => "tokenUrl in config.json, or OAUTH_TOKEN_URL",
+        Found::BitbucketDefaults | Found::Sandbox => "bitbucketUrl in config.json, or BITBUCKET_URL",
+    }
+}
+
+/// An empty 400, 401 or 403: the server said no and gave no reason.
+fn no_reason(grant: Grant, status: u16, server: &AuthorizationServer, answered: &str) -> Explanation {
+    let scope_hint = if grant == Grant::RefreshToken {
+        String::new()
+    } else {
+        format!(
+            " A scope: the app sent {} (set scope in config.json or OAUTH_SCOPE to what the server offers).",
+            server_scope_words(server)
+        )
+    };
+    Explanation::new(
+        if status == 400 { StatusCode::BAD_GATEWAY } else { StatusCode::FORBIDDEN },
+        "The token endpoint refused without a reason",
+        &format!(
+            "{answered} The answer had no body, so the server gave no OAuth error code to go by (RFC 6749 §5.2 \
+             asks for one). The usual causes:{scope_hint} The client authentication method: the app sent its \
+             credentials {} (clientAuth: basic or post). The grant itself: the client may not be allowed to \
+             use grant_type={} on this server.",
+            client_auth_words(server),
+            grant.grant_type()
+        ),
+        "Check those three in the server's settings for this client, and its log, which usually says which one.",
+    )
+}
+
+fn server_scope_words(_server: &AuthorizationServer) -> &'static str {
+    "the scopes in its settings, if any"
+}
+
+fn client_auth_words(server: &AuthorizationServer) -> &'static str {
+    match server.client_auth {
+        ClientAuth::Basic => "as HTTP Basic",
+        ClientAuth::Post => "as client_id and client_secret in the form body",
+    }
+}
+
 fn refused(grant: Grant, e: &OAuthError, server: &AuthorizationServer, answered: &str) -> Explanation {
     let description = e.error_description.as_deref().unwrap_or("");
     let page = if e.status == 429 {
-        rate_limited(answered)
+        rate_limited(server, answered)
     } else if e.error == "invalid_client" || e.error == "unauthorized_client" {
+        let fix = if server.speaks_bitbucket() {
+            "Operator: check consumerKey and consumerSecret in config.json (or BITBUCKET_CONSUMER_KEY and \
+             BITBUCKET_CONSUMER_SECRET) against the consumer's settings in Bitbucket, then restart the app."
+        } else {
+            "Operator: check consumerKey and consumerSecret in config.json (or BITBUCKET_CONSUMER_KEY and \
+             BITBUCKET_CONSUMER_SECRET) against the client registered at the server, and how it must \
+             authenticate (clientAuth: basic or post), then restart the app."
+        };
         Explanation::new(
             StatusCode::BAD_GATEWAY,
             "The authorization server refused this app's consumer",
             &format!(
                 "{answered} It did not accept the client credentials this app sent (the consumer key and \
-                 secret, as HTTP Basic), so it never looked at the rest of the request."
+                 secret, {}), so it never looked at the rest of the request.",
+                client_auth_words(server)
             ),
-            "Operator: check consumerKey and consumerSecret in config.json (or BITBUCKET_CONSUMER_KEY and \
-             BITBUCKET_CONSUMER_SECRET) against the consumer's settings in Bitbucket, then restart the app.",
+            fix,
         )
     } else if description.contains("marked as \"public\"") {
         Explanation::new(
@@ -130,13 +188,31 @@ fn refused(grant: Grant, e: &OAuthError, server: &AuthorizationServer, answered:
                  where this app receives the code."
             ),
         )
-    } else if e.error == "unsupported_grant_type" || description.starts_with("Unsupported grant type") {
+    } else if e.error == "unsupported_grant_type"
+        || description.starts_with("Unsupported grant type")
+        || (server.lacks_grant(grant.grant_type()) && e.status < 500)
+    {
         Explanation::new(
             StatusCode::BAD_GATEWAY,
             &format!("The authorization server does not offer the {}", grant.name()),
             &format!("{answered} It does not support grant_type={}.", grant.grant_type()),
-            "Point the app at a server that offers this grant, or use the built-in sandbox \
-             (\"sandbox\": true in config.json).",
+            &format!(
+                "Use a grant this server offers{}, point the app at a server that offers this one, or use the \
+                 built-in sandbox (\"sandbox\": true in config.json).",
+                match &server.grant_types_supported {
+                    Some(grants) => format!(" (its metadata lists: {})", grants.join(", ")),
+                    None => String::new(),
+                }
+            ),
+        )
+    } else if e.error == "invalid_scope" {
+        Explanation::new(
+            StatusCode::BAD_GATEWAY,
+            "The server does not grant the scopes asked for",
+            &format!(
+                "{answered} It answered invalid_scope: a scope in the request is unknown to it, or not allowed for this client."
+            ),
+            "Set scope (config.json) or OAUTH_SCOPE to scopes this server offers for this client, then restart.",
         )
     } else if e.status >= 500 {
         Explanation::new(
@@ -146,15 +222,16 @@ fn refused(grant: Grant, e: &OAuthError, server: &AuthorizationServer, answered:
             "Try again later.",
         )
     } else {
-        refused_for_grant(grant, server.password_refusal_is_removal(e), server.is_sandbox(), answered)
+        refused_for_grant(grant, e, server, answered)
     };
     oauth_details(page, e)
 }
 
 /// A refusal that is about the grant itself: the password, the code, the refresh token.
-fn refused_for_grant(grant: Grant, grant_removed: bool, sandbox: bool, answered: &str) -> Explanation {
+fn refused_for_grant(grant: Grant, e: &OAuthError, server: &AuthorizationServer, answered: &str) -> Explanation {
+    let sandbox = server.is_sandbox();
     match grant {
-        Grant::Password if grant_removed => {
+        Grant::Password if server.password_refusal_is_removal(e) => {
             let who = if sandbox {
                 "The sandbox is imitating bitbucket.org here, because sandboxPasswordGrant is false in \
                  config.json. "
@@ -186,10 +263,21 @@ fn refused_for_grant(grant: Grant, grant_removed: bool, sandbox: bool, answered:
             StatusCode::BAD_REQUEST,
             "The authorization code was refused",
             &format!(
-                "{answered} A code can be exchanged once, within minutes, by the consumer it was issued to. \
-                 Reloading the callback page replays a used code."
+                "{answered} A code can be exchanged once, within minutes, by the consumer it was issued to, \
+                 with the same redirect_uri as the authorization request and, when a PKCE challenge was sent, \
+                 the matching code_verifier. Reloading the callback page replays a used code."
             ),
             "Start again with \"Sign in with Bitbucket\" on the start page.",
+        ),
+        Grant::RefreshToken if !server.speaks_bitbucket() => Explanation::new(
+            StatusCode::BAD_REQUEST,
+            "The refresh token was refused",
+            &format!(
+                "{answered} The server no longer accepts this refresh token: it expired, was revoked (on many \
+                 servers revoking any token of a sign-in revokes them all), or was replaced by a newer one \
+                 if the server rotates refresh tokens."
+            ),
+            "Keep the newest refresh token the server gave. To recover, sign in again to get a fresh pair.",
         ),
         Grant::RefreshToken => Explanation::new(
             StatusCode::BAD_REQUEST,
@@ -205,51 +293,77 @@ fn refused_for_grant(grant: Grant, grant_removed: bool, sandbox: bool, answered:
             StatusCode::BAD_GATEWAY,
             "The authorization server refused the client credentials grant",
             &format!("{answered} It did not issue a token to this consumer."),
-            "Check that the consumer is private and has the permissions (scopes) the app needs.",
+            if server.speaks_bitbucket() {
+                "Check that the consumer is private and has the permissions (scopes) the app needs."
+            } else {
+                "Check that this client may use the client credentials grant at the server, and the scopes it asks for."
+            },
         ),
     }
 }
 
-fn rate_limited(answered: &str) -> Explanation {
+fn rate_limited(server: &AuthorizationServer, answered: &str) -> Explanation {
+    let (title, limit) = if server.speaks_bitbucket() {
+        (
+            "Bitbucket's rate limit was reached",
+            " Bitbucket allows about 1,000 API requests an hour per consumer, counted over a rolling hour.",
+        )
+    } else {
+        ("The server's rate limit was reached", "")
+    };
     Explanation::new(
         StatusCode::BAD_GATEWAY,
-        "Bitbucket's rate limit was reached",
-        &format!(
-            "{answered} HTTP 429 means too many requests: Bitbucket allows about 1,000 API requests an hour \
-             per consumer, counted over a rolling hour."
-        ),
+        title,
+        &format!("{answered} HTTP 429 means too many requests.{limit}"),
         "Wait before trying again (the Retry-After header, if sent, says how long), and cache what you can.",
     )
 }
 
-fn unexpected(status: u16, problem: &str, answered: &str) -> Explanation {
+fn unexpected(status: u16, problem: &str, server: &AuthorizationServer, answered: &str) -> Explanation {
+    let setting = endpoint_setting(server);
     let page = if status == 429 {
-        rate_limited(answered)
+        rate_limited(server, answered)
     } else if status == 410 {
         Explanation::new(
             StatusCode::BAD_GATEWAY,
             "This endpoint has been removed",
             &format!("{answered} HTTP 410 Gone: the server removed this address for good."),
-            "Check bitbucketUrl; Bitbucket's token endpoint is /site/oauth2/access_token.",
+            &if server.speaks_bitbucket() {
+                "Check bitbucketUrl; Bitbucket's token endpoint is /site/oauth2/access_token.".to_owned()
+            } else {
+                format!("Check the token endpoint ({setting}).")
+            },
         )
     } else if problem.contains("HTML page") {
+        let who = if server.speaks_bitbucket() {
+            "Bitbucket does this when the client is not authenticated with HTTP Basic, and any server does it"
+        } else {
+            "A server does this"
+        };
         Explanation::new(
             StatusCode::BAD_GATEWAY,
             "The token endpoint answered with an HTML page",
             &format!(
-                "{answered} It sent a web page where OAuth 2.0 specifies JSON. Bitbucket does this when the \
-                 client is not authenticated with HTTP Basic, and any server does it when the URL leads to a \
+                "{answered} It sent a web page where OAuth 2.0 specifies JSON. {who} when the URL leads to a \
                  web page (a login, an error or a maintenance page) rather than its token endpoint."
             ),
-            "Check that bitbucketUrl points at the authorization server itself (the token URL is \
-             {bitbucketUrl}/site/oauth2/access_token); the details show the start of the page.",
+            &if server.token.found == Found::BitbucketDefaults {
+                "Check that bitbucketUrl points at the authorization server itself (the token URL is \
+                 {bitbucketUrl}/site/oauth2/access_token); the details show the start of the page."
+                    .to_owned()
+            } else {
+                format!("Check the token endpoint ({setting}); the details show the start of the page.")
+            },
         )
     } else {
         Explanation::new(
             StatusCode::BAD_GATEWAY,
             "The token endpoint gave an answer that is not a token",
             &format!("{answered} It is not the JSON token response that OAuth 2.0 specifies."),
-            "Check that bitbucketUrl points at an OAuth 2.0 authorization server; the details show what came back.",
+            &format!(
+                "Check that the token endpoint ({setting}) is an OAuth 2.0 authorization server's; the details \
+                 show what came back."
+            ),
         )
     };
     page.detail("Problem", problem.to_owned())
@@ -267,7 +381,8 @@ pub struct ApiDiagnosis {
 }
 
 /// Explains a failed API call. `can_refresh` says whether a refresh token is at hand.
-pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool) -> ApiDiagnosis {
+pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool, server: &AuthorizationServer) -> ApiDiagnosis {
+    let bitbucket = server.speaks_bitbucket();
     let renew = if can_refresh {
         "Use \"Refresh the access token\" below to get a new one without signing in again."
     } else {
@@ -288,9 +403,13 @@ pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool) -> ApiDiagno
                     ),
                     renew.to_owned(),
                 ),
-                401 => (
+                401 if bitbucket => (
                     format!("{call} was answered with HTTP 401: the API did not accept the access token."),
                     format!("Since 2026 Bitbucket accepts tokens only in the Authorization: Bearer header. {renew}"),
+                ),
+                401 => (
+                    format!("{call} was answered with HTTP 401: the API did not accept the access token."),
+                    renew.to_owned(),
                 ),
                 403 => {
                     let list = |key: &str| scope_list(detail.as_ref(), key);
@@ -310,12 +429,16 @@ pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool) -> ApiDiagno
                         ),
                     }
                 }
+                429 if !bitbucket => (
+                    format!("{call} was answered with HTTP 429: the rate limit was reached."),
+                    "Wait (the Retry-After header, if sent, says how long), then try again.".to_owned(),
+                ),
                 429 => (
                     format!("{call} was answered with HTTP 429: the rate limit was reached."),
                     "Bitbucket allows about 1,000 requests an hour per consumer (rolling). Wait, then try again."
                         .to_owned(),
                 ),
-                410 => (
+                410 if bitbucket => (
                     format!(
                         "{call} was answered with HTTP 410: Bitbucket removed this endpoint in 2026 (CHANGE-2770)."
                     ),
@@ -323,6 +446,17 @@ pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool) -> ApiDiagno
                 ),
                 _ => (format!("{call} was answered with HTTP {status}: {message}"), "Try again later.".to_owned()),
             }
+        }
+        ApiError::Bearer { status, error, description, scope } => {
+            details.push(("HTTP status".into(), status.to_string()));
+            details.push(("error".into(), error.clone()));
+            if let Some(description) = description {
+                details.push(("error_description".into(), description.clone()));
+            }
+            if let Some(scope) = scope {
+                details.push(("scope needed".into(), scope.clone()));
+            }
+            bearer_failure(call, *status, error, scope.as_deref(), renew, server)
         }
         ApiError::Transport(TokenError::NoResponse { timed_out, message, .. }) => {
             details.push(("What happened".into(), message.clone()));
@@ -342,6 +476,67 @@ pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool) -> ApiDiagno
         }
     };
     ApiDiagnosis { summary, advice, details }
+}
+
+/// An RFC 6750 §3.1 refusal explained: the token is invalid, or lacks a scope.
+fn bearer_failure(
+    call: &str,
+    status: u16,
+    error: &str,
+    scope: Option<&str>,
+    renew: &str,
+    server: &AuthorizationServer,
+) -> (String, String) {
+    let answered = format!("{call} was answered with HTTP {status} and the OAuth error {error} (RFC 6750 §3.1)");
+    let needed = scope.map(|s| format!(" It needs the scope: {s}.")).unwrap_or_default();
+    match error {
+        "insufficient_scope" => (
+            format!("{answered}: the token is valid, but was not granted the scope this call needs.{needed}"),
+            "Ask for that scope: set scope in config.json (or OAUTH_SCOPE), for instance \"openid profile email\" \
+             on an OpenID Connect server, restart, and get a new token (scopes are fixed when a token is issued). \
+             A client credentials token speaks for no user, so a call about the user may refuse it whatever its scopes."
+                .to_owned(),
+        ),
+        "invalid_token" => {
+            let hint = if server.revocation.is_some() { " (or was revoked)" } else { "" };
+            (
+                format!(
+                    "{answered}: the API does not accept this token. It expired{hint}, is malformed, or is not \
+                     meant for this API: a user-info endpoint refuses a token that speaks for no user, such as a \
+                     client credentials token.{needed}"
+                ),
+                renew.to_owned(),
+            )
+        }
+        _ => (format!("{answered}.{needed}"), renew.to_owned()),
+    }
+}
+
+/// The page for a revocation request the server did not accept.
+pub fn revocation_failure(endpoint: &str, error: &TokenError, server: &AuthorizationServer) -> Explanation {
+    let (status, title) = match error {
+        TokenError::NoResponse { timed_out: true, .. } => {
+            (StatusCode::GATEWAY_TIMEOUT, "The revocation endpoint is too slow")
+        }
+        TokenError::NoResponse { .. } => (StatusCode::BAD_GATEWAY, "The revocation endpoint cannot be reached"),
+        _ => (StatusCode::BAD_GATEWAY, "The server did not revoke the token"),
+    };
+    let page = Explanation::new(
+        status,
+        title,
+        &format!(
+            "The revocation request (RFC 7009) to {endpoint} failed: {error}. RFC 7009 §2.2 has the server answer \
+             200 for any token, valid or not, so a refusal is about the request itself: most often the client's \
+             authentication (the app sent its credentials {}).",
+            client_auth_words(server)
+        ),
+        "Check the client's credentials and clientAuth, and the server's log.",
+    )
+    .detail("Revocation endpoint", format!("POST {endpoint}"));
+    match error {
+        TokenError::Refused(e) => oauth_details(page, e),
+        _ => page,
+    }
 }
 
 fn scope_list(detail: Option<&Value>, key: &str) -> Option<String> {
@@ -423,7 +618,7 @@ mod tests {
             message: "Your credentials lack one or more required privilege scopes.".into(),
             detail: Some(serde_json::json!({"required": ["account"], "granted": ["repository"]})),
         };
-        let diagnosis = api_failure("GET /2.0/user", &error, true);
+        let diagnosis = api_failure("GET /2.0/user", &error, true, &bitbucket());
         assert!(diagnosis.summary.contains("Required: account; granted: repository"), "{}", diagnosis.summary);
     }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::bitbucket::{self, ApiError, MAX_API_RESPONSE_BYTES};
 use crate::grant::Grant;
 use crate::secrets::{PASSWORD_MASK, partial};
-use crate::token::{self, ClientCredentials, RawResponse, TokenError, TokenResponse};
+use crate::token::{self, ClientAuth, ClientCredentials, RawResponse, TokenError, TokenResponse};
 
 /// One request and its answer, ready to display.
 #[derive(Clone, Debug)]
@@ -150,6 +150,15 @@ fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
 }
 
+/// What a form POST to the authorization server is for.
+#[derive(Clone, Copy, Debug)]
+pub enum Purpose {
+    /// A token request for this grant (RFC 6749 §4, §6).
+    Token(Grant),
+    /// A revocation request (RFC 7009).
+    Revocation,
+}
+
 /// Sends a token request through the token module's steps and records it.
 pub async fn token_request(
     http: &reqwest::Client,
@@ -158,9 +167,32 @@ pub async fn token_request(
     grant: Grant,
     fields: &[Field<'_>],
 ) -> (Exchange, Result<TokenResponse, TokenError>) {
+    let (exchange, response) = post_form(http, token_url, client, Purpose::Token(grant), fields).await;
+    (exchange, response.and_then(|raw| token::parse_token_response(&raw)))
+}
+
+/// Sends a revocation request (RFC 7009) through the token module's steps and records it.
+pub async fn revocation_request(
+    http: &reqwest::Client,
+    revocation_url: &str,
+    client: &ClientCredentials<'_>,
+    fields: &[Field<'_>],
+) -> (Exchange, Result<(), TokenError>) {
+    let (exchange, response) = post_form(http, revocation_url, client, Purpose::Revocation, fields).await;
+    (exchange, response.and_then(|raw| token::parse_revocation_response(&raw)))
+}
+
+/// Posts `fields` with the client's credentials, as the token module does, and records it.
+async fn post_form(
+    http: &reqwest::Client,
+    url: &str,
+    client: &ClientCredentials<'_>,
+    purpose: Purpose,
+    fields: &[Field<'_>],
+) -> (Exchange, Result<RawResponse, TokenError>) {
     let form: Vec<(&str, &str)> = fields.iter().map(|f| (f.name, f.value)).collect();
-    let (host, target) = url_parts(token_url);
-    let shown_body = fields
+    let (host, target) = url_parts(url);
+    let mut shown: Vec<String> = fields
         .iter()
         .map(|field| {
             let value = match field.shown {
@@ -170,31 +202,41 @@ pub async fn token_request(
             };
             format!("{}={value}", field.name)
         })
-        .collect::<Vec<_>>()
-        .join("&");
+        .collect();
     let basic = {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.client_id, client.client_secret))
     };
+    let mut request_headers = vec![("Host".to_owned(), host)];
+    match client.auth {
+        ClientAuth::Basic => request_headers.push(("Authorization".into(), format!("Basic {}", partial(&basic)))),
+        ClientAuth::Post => {
+            let id: String = url::form_urlencoded::byte_serialize(client.client_id.as_bytes()).collect();
+            shown.push(format!("client_id={id}"));
+            shown.push(format!("client_secret={}", partial(client.client_secret)));
+        }
+    }
+    request_headers.extend([
+        ("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
+        ("Accept".into(), "application/json".into()),
+    ]);
+    let title = match purpose {
+        Purpose::Token(grant) => format!("Token request: {}", grant.name()),
+        Purpose::Revocation => "Revocation request (RFC 7009)".to_owned(),
+    };
     let mut exchange = Exchange {
-        title: format!("Token request: {}", grant.name()),
+        title,
         request_line: format!("POST {target} HTTP/1.1"),
-        request_headers: vec![
-            ("Host".into(), host),
-            ("Authorization".into(), format!("Basic {}", partial(&basic))),
-            ("Content-Type".into(), "application/x-www-form-urlencoded".into()),
-            ("Accept".into(), "application/json".into()),
-            ("Content-Length".into(), String::new()),
-        ],
-        request_body: Some(shown_body),
+        request_headers,
+        request_body: Some(shown.join("&")),
         status_line: None,
         response_headers: Vec::new(),
         response_body: None,
         failure: None,
-        curl: token_curl(token_url, grant, fields),
-        rust: token_rust(token_url, grant, fields),
+        curl: token_curl(url, client.auth, fields),
+        rust: token_rust(url, purpose, client.auth, fields),
     };
-    let request = match token::build_token_request(http, token_url, client, &form) {
+    let request = match token::build_token_request(http, url, client, &form) {
         Ok(request) => request,
         Err(error) => {
             exchange.failure = Some(error.to_string());
@@ -202,7 +244,7 @@ pub async fn token_request(
         }
     };
     let length = request.body().and_then(|b| b.as_bytes()).map_or(0, <[u8]>::len);
-    exchange.request_headers[4].1 = length.to_string();
+    exchange.request_headers.push(("Content-Length".into(), length.to_string()));
 
     let mut secrets: Vec<(&str, String)> =
         vec![(client.client_secret, partial(client.client_secret)), (&basic, partial(&basic))];
@@ -215,18 +257,21 @@ pub async fn token_request(
     }
     let response = token::read_response(http.execute(request).await, token::MAX_TOKEN_RESPONSE_BYTES).await;
     record_response(&mut exchange, &response, &secrets);
-    let result = response.and_then(|raw| token::parse_token_response(&raw));
-    (exchange, result)
+    (exchange, response)
 }
 
-fn token_curl(token_url: &str, grant: Grant, fields: &[Field<'_>]) -> String {
-    let mut lines = vec![
-        format!("curl -sS -X POST {}", shell_quote(token_url)),
-        r#"  -u "$BITBUCKET_CONSUMER_KEY:$BITBUCKET_CONSUMER_SECRET""#.to_owned(),
-    ];
+fn token_curl(url: &str, auth: ClientAuth, fields: &[Field<'_>]) -> String {
+    let mut lines = vec![format!("curl -sS -X POST {}", shell_quote(url))];
+    match auth {
+        ClientAuth::Basic => lines.push(r#"  -u "$BITBUCKET_CONSUMER_KEY:$BITBUCKET_CONSUMER_SECRET""#.to_owned()),
+        ClientAuth::Post => lines.extend([
+            r#"  --data-urlencode "client_id=$BITBUCKET_CONSUMER_KEY""#.to_owned(),
+            r#"  --data-urlencode "client_secret=$BITBUCKET_CONSUMER_SECRET""#.to_owned(),
+        ]),
+    }
     for field in fields {
         lines.push(match (field.shown, field.name) {
-            (Shown::Plain, "grant_type") => format!("  -d grant_type={}", grant.grant_type()),
+            (Shown::Plain, "grant_type") => format!("  -d grant_type={}", field.value),
             (Shown::Plain, name) => format!("  --data-urlencode {}", shell_quote(&format!("{name}={}", field.value))),
             (Shown::Password, _) => r#"  --data-urlencode "password=$BB_PASSWORD""#.to_owned(),
             (Shown::Partial, name) => format!(r#"  --data-urlencode "{name}=${}""#, name.to_ascii_uppercase()),
@@ -235,28 +280,52 @@ fn token_curl(token_url: &str, grant: Grant, fields: &[Field<'_>]) -> String {
     lines.join(" \\\n")
 }
 
-fn token_rust(token_url: &str, grant: Grant, fields: &[Field<'_>]) -> String {
-    let value = |name: &str| fields.iter().find(|f| f.name == name).map_or("", |f| f.value);
-    let call = match grant {
-        Grant::Password => format!(
-            "token::password_grant(&http, {token_url:?}, &client, {:?}, &std::env::var(\"BB_PASSWORD\")?)",
-            value("username")
+fn token_rust(url: &str, purpose: Purpose, auth: ClientAuth, fields: &[Field<'_>]) -> String {
+    let value = |name: &str| fields.iter().find(|f| f.name == name).map(|f| f.value);
+    let scope = match value("scope") {
+        Some(scope) => format!("Some({scope:?})"),
+        None => "None".to_owned(),
+    };
+    let call = match purpose {
+        Purpose::Token(Grant::Password) => format!(
+            "token::password_grant(&http, {url:?}, &client, {:?}, &std::env::var(\"BB_PASSWORD\")?, {scope})",
+            value("username").unwrap_or("")
         ),
-        Grant::AuthorizationCode => {
-            format!("token::authorization_code_grant(&http, {token_url:?}, &client, &code, None)")
+        Purpose::Token(Grant::AuthorizationCode) => {
+            let redirect = value("redirect_uri").map_or("None".to_owned(), |uri| format!("Some({uri:?})"));
+            let verifier = if value("code_verifier").is_some() { "Some(&code_verifier)" } else { "None" };
+            format!("token::authorization_code_grant(&http, {url:?}, &client, &code, {redirect}, {verifier})")
         }
-        Grant::ClientCredentials => format!("token::client_credentials_grant(&http, {token_url:?}, &client)"),
-        Grant::RefreshToken => {
-            format!("token::refresh_token_grant(&http, {token_url:?}, &client, &refresh_token)")
+        Purpose::Token(Grant::ClientCredentials) => {
+            format!("token::client_credentials_grant(&http, {url:?}, &client, {scope})")
         }
+        Purpose::Token(Grant::RefreshToken) => {
+            format!("token::refresh_token_grant(&http, {url:?}, &client, &refresh_token)")
+        }
+        Purpose::Revocation => {
+            format!("token::revoke_token(&http, {url:?}, &client, &access_token, Some(\"access_token\"))")
+        }
+    };
+    let client = match auth {
+        ClientAuth::Basic => "token::ClientCredentials::basic(&key, &secret)",
+        ClientAuth::Post => {
+            "token::ClientCredentials { client_id: &key, client_secret: &secret, auth: token::ClientAuth::Post }"
+        }
+    };
+    let result = match purpose {
+        Purpose::Token(_) => {
+            format!(
+                "let token = {call}.await?;\nprintln!(\"{{}} token, expires in {{:?}} s\", token.token_type, token.expires_in);"
+            )
+        }
+        Purpose::Revocation => format!("{call}.await?; // 200: the token no longer works"),
     };
     format!(
         "// src/token.rs, copied into your crate as `mod token;`\n\
          let http = token::http_client(Duration::from_secs(5), Duration::from_secs(10))?;\n\
          let (key, secret) = (std::env::var(\"BITBUCKET_CONSUMER_KEY\")?, std::env::var(\"BITBUCKET_CONSUMER_SECRET\")?);\n\
-         let client = token::ClientCredentials {{ client_id: &key, client_secret: &secret }};\n\
-         let token = {call}.await?;\n\
-         println!(\"{{}} token, expires in {{:?}} s\", token.token_type, token.expires_in);"
+         let client = {client};\n\
+         {result}"
     )
 }
 
@@ -304,14 +373,14 @@ mod tests {
     fn curl_uses_environment_variables_for_every_secret() {
         let fields =
             [Field::plain("grant_type", "password"), Field::plain("username", "o'brien"), Field::password("hunter2")];
-        let curl = token_curl("https://bitbucket.org/site/oauth2/access_token", Grant::Password, &fields);
+        let curl = token_curl("https://bitbucket.org/site/oauth2/access_token", ClientAuth::Basic, &fields);
         assert!(curl.contains(r#"-u "$BITBUCKET_CONSUMER_KEY:$BITBUCKET_CONSUMER_SECRET""#), "{curl}");
         assert!(curl.contains(r#"--data-urlencode "password=$BB_PASSWORD""#), "{curl}");
         assert!(curl.contains(r"--data-urlencode 'username=o'\''brien'"), "{curl}");
         assert!(!curl.contains("hunter2"));
         let refresh =
             [Field::plain("grant_type", "refresh_token"), Field::secret("refresh_token", "RT-very-secret-value")];
-        let curl = token_curl("u", Grant::RefreshToken, &refresh);
+        let curl = token_curl("u", ClientAuth::Basic, &refresh);
         assert!(curl.contains(r#""refresh_token=$REFRESH_TOKEN""#), "{curl}");
         assert!(!curl.contains("RT-very-secret-value"));
     }
@@ -319,8 +388,13 @@ mod tests {
     #[test]
     fn rust_snippet_calls_the_token_module() {
         let fields = [Field::plain("grant_type", "password"), Field::plain("username", "demo"), Field::password("pw")];
-        let rust = token_rust("https://x/site/oauth2/access_token", Grant::Password, &fields);
-        assert!(rust.contains(r#"token::password_grant(&http, "https://x/site/oauth2/access_token", &client, "demo", &std::env::var("BB_PASSWORD")?)"#), "{rust}");
+        let rust = token_rust(
+            "https://x/site/oauth2/access_token",
+            Purpose::Token(Grant::Password),
+            ClientAuth::Basic,
+            &fields,
+        );
+        assert!(rust.contains(r#"token::password_grant(&http, "https://x/site/oauth2/access_token", &client, "demo", &std::env::var("BB_PASSWORD")?, None)"#), "{rust}");
         assert!(!rust.contains("\"pw\""));
     }
 }

@@ -18,6 +18,7 @@ pub mod bitbucket;
 pub mod diagnosis;
 pub mod exchange;
 pub mod grant;
+pub mod pkce;
 pub mod sandbox;
 pub mod secrets;
 pub mod settings;

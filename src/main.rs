@@ -80,7 +80,7 @@ async fn run() -> ExitCode {
 
     let addr = SocketAddr::new(args.host, args.port);
     let Some((listener, local_addr)) = bind(addr).await else { return ExitCode::FAILURE };
-    let state = match AppState::new(settings, local_addr) {
+    let state = match AppState::new(settings, local_addr).await {
         Ok(state) => state,
         Err(error) => {
             eprintln!("error: cannot start: {error}");
@@ -93,7 +93,8 @@ async fn run() -> ExitCode {
         "reachable from other machines"
     };
     tracing::info!(
-        "listening on http://{local_addr} ({reach}); mode: {}; config: {}",
+        "listening on http://{local_addr} ({reach}); open {}; mode: {}; config: {}",
+        state.address_to_open(local_addr),
         state.mode(),
         args.config.display()
     );

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::sandbox::SandboxOptions;
 use serde::Deserialize;
 use url::Url;
+
+use crate::sandbox::SandboxOptions;
+use crate::token::ClientAuth;
 
 pub use crate::sandbox::{SANDBOX_CONSUMER_KEY, SANDBOX_CONSUMER_SECRET};
 
@@ -31,6 +33,19 @@ pub struct Settings {
     pub bitbucket_url: Url,
     /// The REST API: the sample call is `GET {api_url}/2.0/user`.
     pub api_url: Url,
+    /// Discover the endpoints from this issuer's metadata (RFC 8414, then OpenID Connect Discovery).
+    pub issuer: Option<Url>,
+    /// Endpoints set one by one; each wins over discovery and over the Bitbucket defaults.
+    pub endpoints: ConfiguredEndpoints,
+    /// Scopes to ask for (space-separated); empty sends no `scope`.
+    pub scope: String,
+    /// The `redirect_uri`; `None` means `http://localhost:{port}/oauth-callback`.
+    pub callback_url: Option<Url>,
+    /// How the client authenticates at the token endpoint; `None` means "basic, unless discovery
+    /// says the server accepts only post".
+    pub client_auth: Option<ClientAuth>,
+    /// Send PKCE (S256) on the authorization code grant.
+    pub pkce: bool,
     /// Serve and use the built-in Bitbucket emulator instead of `bitbucket_url`/`api_url`.
     pub sandbox: bool,
     /// How the sandbox behaves (only used in sandbox mode).
@@ -47,6 +62,20 @@ pub struct Settings {
     pub config_path: PathBuf,
     /// The folder served at `/static/`.
     pub static_dir: PathBuf,
+}
+
+/// Endpoints given one by one in the settings (`tokenUrl`, `authorizeUrl`, `userUrl`,
+/// `revocationUrl`).
+#[derive(Clone, Debug, Default)]
+pub struct ConfiguredEndpoints {
+    /// The token endpoint.
+    pub token: Option<Url>,
+    /// The authorization endpoint.
+    pub authorize: Option<Url>,
+    /// The call that names the signed-in user (Bitbucket's `/2.0/user`, OpenID's userinfo).
+    pub user: Option<Url>,
+    /// The revocation endpoint (RFC 7009).
+    pub revocation: Option<Url>,
 }
 
 /// Limits on calls to the authorization server and the API.
@@ -79,6 +108,15 @@ struct ConfigFile {
     consumer_secret: Option<SecretString>,
     bitbucket_url: Option<String>,
     api_url: Option<String>,
+    issuer: Option<String>,
+    token_url: Option<String>,
+    authorize_url: Option<String>,
+    user_url: Option<String>,
+    revocation_url: Option<String>,
+    scope: Option<String>,
+    callback_url: Option<String>,
+    client_auth: Option<String>,
+    pkce: Option<bool>,
     sandbox: Option<bool>,
     sandbox_password_grant: Option<bool>,
     timeout_seconds: Option<u64>,
@@ -150,6 +188,40 @@ impl Settings {
             None => Ok(from_file.unwrap_or(default)),
         };
         let sandbox = flag("sandbox", "BITBUCKET_SANDBOX", file.sandbox, false)?;
+        let pkce = flag("pkce", "OAUTH_PKCE", file.pkce, true)?;
+        let endpoint = |key: &'static str, var: &'static str, from_file: Option<String>| {
+            let (value, source_name) = pick(var, from_file);
+            match value.filter(|v| !v.trim().is_empty()) {
+                None => Ok(None),
+                Some(value) => {
+                    parse_endpoint_url(&value).map(Some).map_err(|problem| ConfigError { source_name, key, problem })
+                }
+            }
+        };
+        let issuer = endpoint("issuer", "OAUTH_ISSUER", file.issuer)?;
+        let endpoints = ConfiguredEndpoints {
+            token: endpoint("tokenUrl", "OAUTH_TOKEN_URL", file.token_url)?,
+            authorize: endpoint("authorizeUrl", "OAUTH_AUTHORIZE_URL", file.authorize_url)?,
+            user: endpoint("userUrl", "OAUTH_USER_URL", file.user_url)?,
+            revocation: endpoint("revocationUrl", "OAUTH_REVOCATION_URL", file.revocation_url)?,
+        };
+        let callback_url = endpoint("callbackUrl", "OAUTH_CALLBACK_URL", file.callback_url)?;
+        let scope =
+            pick("OAUTH_SCOPE", file.scope).0.unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
+        let client_auth = match pick("OAUTH_CLIENT_AUTH", file.client_auth) {
+            (None, _) => None,
+            (Some(value), source_name) => Some(match value.trim().to_ascii_lowercase().as_str() {
+                "basic" | "client_secret_basic" => ClientAuth::Basic,
+                "post" | "client_secret_post" => ClientAuth::Post,
+                _ => {
+                    return Err(ConfigError {
+                        source_name,
+                        key: "clientAuth",
+                        problem: format!("{value:?} is not basic or post"),
+                    });
+                }
+            }),
+        };
         let password_grant =
             flag("sandboxPasswordGrant", "BITBUCKET_SANDBOX_PASSWORD_GRANT", file.sandbox_password_grant, true)?;
         let seconds = |key: &'static str, value: Option<u64>, default: Duration| match value {
@@ -176,6 +248,12 @@ impl Settings {
             consumer_secret: SecretString::from(consumer_secret),
             bitbucket_url,
             api_url,
+            issuer,
+            endpoints,
+            scope,
+            callback_url,
+            client_auth,
+            pkce,
             sandbox,
             sandbox_options: SandboxOptions { password_grant, ..SandboxOptions::default() },
             upstream,
@@ -195,6 +273,12 @@ impl Settings {
             consumer_secret: SecretString::from(SANDBOX_CONSUMER_SECRET),
             bitbucket_url: parse_base_url("https://bitbucket.org").expect("valid URL"),
             api_url: parse_base_url("https://api.bitbucket.org").expect("valid URL"),
+            issuer: None,
+            endpoints: ConfiguredEndpoints::default(),
+            scope: String::new(),
+            callback_url: None,
+            client_auth: None,
+            pkce: true,
             sandbox: true,
             sandbox_options: SandboxOptions::default(),
             upstream: UpstreamLimits::default(),
@@ -225,6 +309,25 @@ pub fn parse_base_url(value: &str) -> Result<Url, String> {
     }
     let trimmed = url.as_str().trim_end_matches('/').to_owned();
     Url::parse(&trimmed).map_err(|e| format!("{value:?} is not a valid URL ({e})"))
+}
+
+/// Parses the full URL of an endpoint or an issuer: http or https, a host, no credentials, no
+/// fragment (RFC 6749 §3.1, §3.2; RFC 8414 §2).
+pub fn parse_endpoint_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value.trim()).map_err(|e| format!("{value:?} is not a valid URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{value:?} must start with http:// or https://"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{value:?} has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{value:?} must not contain credentials; use consumerKey/consumerSecret"));
+    }
+    if url.fragment().is_some() {
+        return Err(format!("{value:?} must not have a fragment"));
+    }
+    Ok(url)
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -360,6 +463,28 @@ mod tests {
         assert!(!load(off, &[]).unwrap().sandbox_options.password_grant);
         let env = [("BITBUCKET_SANDBOX_PASSWORD_GRANT", "false")];
         assert!(!load(MINIMAL, &env).unwrap().sandbox_options.password_grant);
+    }
+
+    #[test]
+    fn standard_server_settings_come_from_file_or_environment() {
+        let file = r#"{"consumerKey":"k","consumerSecret":"s","issuer":"http://127.0.0.1:9000",
+            "scope":"openid  profile","clientAuth":"post","pkce":false}"#;
+        let settings = load(file, &[("OAUTH_TOKEN_URL", "http://127.0.0.1:9000/token")]).unwrap();
+        assert_eq!(settings.issuer.unwrap().as_str(), "http://127.0.0.1:9000/");
+        assert_eq!(settings.endpoints.token.unwrap().as_str(), "http://127.0.0.1:9000/token");
+        assert_eq!(settings.scope, "openid profile");
+        assert_eq!(settings.client_auth, Some(ClientAuth::Post));
+        assert!(!settings.pkce);
+        let defaults = load(MINIMAL, &[]).unwrap();
+        assert!(defaults.pkce && defaults.scope.is_empty() && defaults.client_auth.is_none());
+    }
+
+    #[test]
+    fn bad_standard_server_settings_name_the_key() {
+        assert_eq!(load(MINIMAL, &[("OAUTH_CLIENT_AUTH", "jwt")]).unwrap_err().key, "clientAuth");
+        assert_eq!(load(MINIMAL, &[("OAUTH_ISSUER", "auth.example")]).unwrap_err().key, "issuer");
+        assert_eq!(load(MINIMAL, &[("OAUTH_CALLBACK_URL", "http://x/cb#f")]).unwrap_err().key, "callbackUrl");
+        assert_eq!(load(MINIMAL, &[("OAUTH_PKCE", "sometimes")]).unwrap_err().key, "pkce");
     }
 
     #[test]

@@ -18,10 +18,12 @@
 //! | authorization code (§4.1)                  | [`authorization_code_grant`]   |
 //! | client credentials (§4.4)                  | [`client_credentials_grant`]   |
 //! | refreshing an access token (§6)            | [`refresh_token_grant`]        |
+//! | revoking a token (RFC 7009)                | [`revoke_token`]               |
 //!
 //! Each one sends `POST {token_url}` with the client (Bitbucket calls it the *consumer*)
-//! authenticated by HTTP Basic `client_id:client_secret`, and a form body such as
-//! `grant_type=password&username=…&password=…`. It returns the parsed [`TokenResponse`], or a
+//! authenticated by HTTP Basic `client_id:client_secret` (or, for servers that want it, with
+//! both in the form body: [`ClientAuth`]), and a form body such as
+//! `grant_type=password&username=…&password=…&scope=…`. It returns the parsed [`TokenResponse`], or a
 //! [`TokenError`] that tells apart the three ways a token request fails:
 //!
 //! * [`TokenError::Refused`]: the authorization server answered with an OAuth error
@@ -37,13 +39,14 @@
 //!
 //! // Build one client for the whole program: timeouts on, redirects off (see `http_client`).
 //! let http = token::http_client(Duration::from_secs(5), Duration::from_secs(10))?;
-//! let client = token::ClientCredentials { client_id: "my-key", client_secret: "my-secret" };
+//! let client = token::ClientCredentials::basic("my-key", "my-secret");
 //! let token = token::password_grant(
 //!     &http,
-//!     "https://bitbucket.org/site/oauth2/access_token",
+//!     "https://auth.example.com/oauth/token",
 //!     &client,
 //!     "alice",
 //!     "correct horse battery staple",
+//!     Some("profile email"), // the scopes to ask for; None lets the server decide
 //! )
 //! .await?;
 //! // Use it as `Authorization: Bearer <access_token>` on API calls.
@@ -70,14 +73,35 @@ pub const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
 /// How many characters of an unexpected answer an error keeps, to show what came back.
 pub const EXCERPT_CHARS: usize = 200;
 
-/// The client's (consumer's) own credentials, sent as HTTP Basic authentication
-/// (RFC 6749 §2.3.1). In Bitbucket these are the consumer's *key* and *secret*.
+/// How the client proves who it is to the token endpoint (RFC 6749 §2.3.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic `client_id:client_secret`: what RFC 6749 asks every server to accept, and the
+    /// only way Bitbucket accepts (`client_secret_basic` in server metadata).
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` as form fields in the body (`client_secret_post`), for
+    /// servers that accept only that.
+    Post,
+}
+
+/// The client's (consumer's) own credentials (RFC 6749 §2.3.1). In Bitbucket these are the
+/// consumer's *key* and *secret*.
 #[derive(Clone, Copy)]
 pub struct ClientCredentials<'a> {
     /// The client identifier; Bitbucket's consumer *key*.
     pub client_id: &'a str,
     /// The client secret; Bitbucket's consumer *secret*.
     pub client_secret: &'a str,
+    /// How they are sent.
+    pub auth: ClientAuth,
+}
+
+impl<'a> ClientCredentials<'a> {
+    /// Credentials sent as HTTP Basic, the default.
+    pub fn basic(client_id: &'a str, client_secret: &'a str) -> Self {
+        ClientCredentials { client_id, client_secret, auth: ClientAuth::Basic }
+    }
 }
 
 impl fmt::Debug for ClientCredentials<'_> {
@@ -85,6 +109,7 @@ impl fmt::Debug for ClientCredentials<'_> {
         f.debug_struct("ClientCredentials")
             .field("client_id", &self.client_id)
             .field("client_secret", &"[redacted]")
+            .field("auth", &self.auth)
             .finish()
     }
 }
@@ -233,15 +258,16 @@ pub fn http_client(connect: Duration, total: Duration) -> reqwest::Result<reqwes
 /// Resource Owner Password Credentials grant (RFC 6749 §4.3): trades the user's username and
 /// password for an access token in one request.
 ///
-/// Sends `grant_type=password&username=…&password=…`. Use the password for this one request and
-/// then forget it; keep the access and refresh tokens instead.
+/// Sends `grant_type=password&username=…&password=…`, and `scope=…` when given (RFC 6749 §3.3:
+/// many servers grant nothing useful without it; Bitbucket takes the consumer's scopes). Use the
+/// password for this one request and then forget it; keep the access and refresh tokens instead.
 ///
 /// ```no_run
 /// # use bitbucket_password_grant::token;
 /// # async fn demo(http: reqwest::Client) -> Result<(), token::TokenError> {
-/// let client = token::ClientCredentials { client_id: "key", client_secret: "secret" };
+/// let client = token::ClientCredentials::basic("key", "secret");
 /// let url = "https://bitbucket.org/site/oauth2/access_token";
-/// let token = token::password_grant(&http, url, &client, "alice", "s3cret").await?;
+/// let token = token::password_grant(&http, url, &client, "alice", "s3cret", None).await?;
 /// assert!(token.is_bearer());
 /// # Ok(()) }
 /// ```
@@ -251,22 +277,27 @@ pub async fn password_grant(
     client: &ClientCredentials<'_>,
     username: &str,
     password: &str,
+    scope: Option<&str>,
 ) -> Result<TokenResponse, TokenError> {
-    let form = [("grant_type", "password"), ("username", username), ("password", password)];
+    let mut form = vec![("grant_type", "password"), ("username", username), ("password", password)];
+    form.extend(scope.map(|scope| ("scope", scope)));
     request_token(http, token_url, client, &form).await
 }
 
 /// Authorization code grant (RFC 6749 §4.1.3): trades the `code` that the authorization server
 /// sent to your callback URL for an access token.
 ///
-/// Pass `redirect_uri` only if you sent one in the authorization request; it must be the same.
+/// Pass `redirect_uri` if you sent one in the authorization request: it must be the very same
+/// string (RFC 6749 §4.1.3). Pass `code_verifier` if you sent a PKCE `code_challenge` (RFC 7636
+/// §4.5): the server hashes it and compares, so a code stolen on its way back is useless.
 ///
 /// ```no_run
 /// # use bitbucket_password_grant::token;
-/// # async fn demo(http: reqwest::Client, code: &str) -> Result<(), token::TokenError> {
-/// let client = token::ClientCredentials { client_id: "key", client_secret: "secret" };
-/// let url = "https://bitbucket.org/site/oauth2/access_token";
-/// let token = token::authorization_code_grant(&http, url, &client, code, None).await?;
+/// # async fn demo(http: reqwest::Client, code: &str, verifier: &str) -> Result<(), token::TokenError> {
+/// let client = token::ClientCredentials::basic("key", "secret");
+/// let url = "https://auth.example.com/oauth/token";
+/// let callback = Some("http://localhost:3000/oauth-callback");
+/// let token = token::authorization_code_grant(&http, url, &client, code, callback, Some(verifier)).await?;
 /// # Ok(()) }
 /// ```
 pub async fn authorization_code_grant(
@@ -275,11 +306,11 @@ pub async fn authorization_code_grant(
     client: &ClientCredentials<'_>,
     code: &str,
     redirect_uri: Option<&str>,
+    code_verifier: Option<&str>,
 ) -> Result<TokenResponse, TokenError> {
     let mut form = vec![("grant_type", "authorization_code"), ("code", code)];
-    if let Some(redirect_uri) = redirect_uri {
-        form.push(("redirect_uri", redirect_uri));
-    }
+    form.extend(redirect_uri.map(|uri| ("redirect_uri", uri)));
+    form.extend(code_verifier.map(|verifier| ("code_verifier", verifier)));
     request_token(http, token_url, client, &form).await
 }
 
@@ -290,9 +321,9 @@ pub async fn authorization_code_grant(
 /// ```no_run
 /// # use bitbucket_password_grant::token;
 /// # async fn demo(http: reqwest::Client) -> Result<(), token::TokenError> {
-/// let client = token::ClientCredentials { client_id: "key", client_secret: "secret" };
+/// let client = token::ClientCredentials::basic("key", "secret");
 /// let url = "https://bitbucket.org/site/oauth2/access_token";
-/// let token = token::client_credentials_grant(&http, url, &client).await?;
+/// let token = token::client_credentials_grant(&http, url, &client, None).await?;
 /// assert!(token.refresh_token.is_none()); // Bitbucket gives none for this grant
 /// # Ok(()) }
 /// ```
@@ -300,22 +331,28 @@ pub async fn client_credentials_grant(
     http: &reqwest::Client,
     token_url: &str,
     client: &ClientCredentials<'_>,
+    scope: Option<&str>,
 ) -> Result<TokenResponse, TokenError> {
-    request_token(http, token_url, client, &[("grant_type", "client_credentials")]).await
+    let mut form = vec![("grant_type", "client_credentials")];
+    form.extend(scope.map(|scope| ("scope", scope)));
+    request_token(http, token_url, client, &form).await
 }
 
 /// Refreshing an access token (RFC 6749 §6).
 ///
 /// Servers that *rotate* refresh tokens (Bitbucket since May 2026) return a new
-/// `refresh_token` and reject the old one from then on: always keep the newest.
+/// `refresh_token` and reject the old one from then on: always keep the newest. Servers that do
+/// not rotate send none, and the old one stays valid (RFC 6749 §6): keep it.
 ///
 /// ```no_run
 /// # use bitbucket_password_grant::token;
 /// # async fn demo(http: reqwest::Client, old: token::TokenResponse) -> Result<(), token::TokenError> {
-/// let client = token::ClientCredentials { client_id: "key", client_secret: "secret" };
+/// let client = token::ClientCredentials::basic("key", "secret");
 /// let url = "https://bitbucket.org/site/oauth2/access_token";
 /// let refresh = old.refresh_token.as_deref().expect("this grant gave a refresh token");
-/// let new = token::refresh_token_grant(&http, url, &client, refresh).await?;
+/// let mut new = token::refresh_token_grant(&http, url, &client, refresh).await?;
+/// // No new refresh token in the answer: the one we have is still the one to use.
+/// new.refresh_token = new.refresh_token.or(old.refresh_token);
 /// # Ok(()) }
 /// ```
 pub async fn refresh_token_grant(
@@ -326,6 +363,33 @@ pub async fn refresh_token_grant(
 ) -> Result<TokenResponse, TokenError> {
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
     request_token(http, token_url, client, &form).await
+}
+
+/// Revokes a token (RFC 7009): the access token, or a refresh token (which, on most servers, also
+/// ends the access tokens issued with it). `token_type_hint` is `access_token` or
+/// `refresh_token`. The server answers 200 whether or not the token was still valid, so `Ok(())`
+/// means "this token no longer works", not "it worked until now".
+///
+/// ```no_run
+/// # use bitbucket_password_grant::token;
+/// # async fn demo(http: reqwest::Client, t: token::TokenResponse) -> Result<(), token::TokenError> {
+/// let client = token::ClientCredentials::basic("key", "secret");
+/// let url = "https://auth.example.com/oauth/revoke";
+/// token::revoke_token(&http, url, &client, &t.access_token, Some("access_token")).await?;
+/// # Ok(()) }
+/// ```
+pub async fn revoke_token(
+    http: &reqwest::Client,
+    revocation_url: &str,
+    client: &ClientCredentials<'_>,
+    token: &str,
+    token_type_hint: Option<&str>,
+) -> Result<(), TokenError> {
+    let mut form = vec![("token", token)];
+    form.extend(token_type_hint.map(|hint| ("token_type_hint", hint)));
+    let request = build_token_request(http, revocation_url, client, &form)?;
+    let response = read_response(http.execute(request).await, MAX_TOKEN_RESPONSE_BYTES).await?;
+    parse_revocation_response(&response)
 }
 
 /// Sends one token request and parses the answer: what every grant function above does.
@@ -345,20 +409,25 @@ pub async fn request_token(
 
 /// Step 1: the token request, not yet sent.
 ///
-/// `POST {token_url}` with `Authorization: Basic base64(client_id:client_secret)`,
-/// `Accept: application/json` and the form as an `application/x-www-form-urlencoded` body.
+/// `POST {token_url}` with `Authorization: Basic base64(client_id:client_secret)` (or, with
+/// [`ClientAuth::Post`], `client_id` and `client_secret` added to the form), `Accept:
+/// application/json` and the form as an `application/x-www-form-urlencoded` body.
 pub fn build_token_request(
     http: &reqwest::Client,
     token_url: &str,
     client: &ClientCredentials<'_>,
     form: &[(&str, &str)],
 ) -> Result<reqwest::Request, TokenError> {
-    http.post(token_url)
-        .basic_auth(client.client_id, Some(client.client_secret))
-        .header(reqwest::header::ACCEPT, "application/json")
-        .form(form)
-        .build()
-        .map_err(|e| no_response(&e))
+    let request = http.post(token_url).header(reqwest::header::ACCEPT, "application/json");
+    let request = match client.auth {
+        ClientAuth::Basic => request.basic_auth(client.client_id, Some(client.client_secret)).form(form),
+        ClientAuth::Post => {
+            let mut form = form.to_vec();
+            form.extend([("client_id", client.client_id), ("client_secret", client.client_secret)]);
+            request.form(&form)
+        }
+    };
+    request.build().map_err(|e| no_response(&e))
 }
 
 /// An HTTP answer read in full (up to a size limit): status, headers and body.
@@ -477,6 +546,18 @@ pub fn parse_token_response(response: &RawResponse) -> Result<TokenResponse, Tok
         return Err(response.unexpected("an empty access_token"));
     }
     Ok(token)
+}
+
+/// Reads the answer to a revocation request (RFC 7009 §2.2): 200 is success, whatever the body;
+/// anything else is an OAuth error or an unexpected answer.
+pub fn parse_revocation_response(response: &RawResponse) -> Result<(), TokenError> {
+    if response.status == 200 {
+        return Ok(());
+    }
+    match serde_json::from_slice::<OAuthError>(&response.body) {
+        Ok(error) => Err(TokenError::Refused(OAuthError { status: response.status, ..error })),
+        Err(_) => Err(response.unexpected(format!("HTTP {} where 200 was expected", response.status))),
+    }
 }
 
 /// Describes a failed send: the HTTP client's message and the causes beneath it.

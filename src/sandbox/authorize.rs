@@ -20,6 +20,14 @@ pub(super) struct AuthorizeParams {
     response_type: String,
     #[serde(default)]
     state: Option<String>,
+    /// Where to send the browser back; must be a callback at `/oauth-callback`.
+    #[serde(default)]
+    redirect_uri: Option<String>,
+    /// PKCE (RFC 7636): the S256 challenge the code exchange must answer.
+    #[serde(default)]
+    code_challenge: Option<String>,
+    #[serde(default)]
+    code_challenge_method: Option<String>,
     /// `grant` or `deny` (the consent form only).
     #[serde(default)]
     decision: String,
@@ -35,6 +43,8 @@ struct ConsentTemplate<'a> {
     state: &'a str,
     user: &'a str,
     scopes: Vec<&'a str>,
+    /// The rest of the authorization request, carried through the consent form.
+    carried: Vec<(&'static str, &'a str)>,
 }
 
 fn consent_response(status: StatusCode, page: ConsentTemplate<'_>) -> Response {
@@ -54,6 +64,17 @@ fn check_authorize(params: &AuthorizeParams) -> Result<&'static Consumer, String
     if !consumer.has_callback {
         return Err("No callback uri defined for the OAuth client.".into());
     }
+    // The consumers' callback URL is this app's /oauth-callback, on whichever origin serves it; a
+    // redirect_uri must match it, as Bitbucket's must extend the consumer's callback URL.
+    if let Some(uri) = &params.redirect_uri {
+        let callback = url::Url::parse(uri).ok().filter(|u| u.path() == "/oauth-callback" && u.query().is_none());
+        if callback.is_none() {
+            return Err(format!("Invalid redirect_uri {uri:?}: it does not match the consumer's callback URL."));
+        }
+    }
+    if params.code_challenge.is_some() && params.code_challenge_method.as_deref() != Some("S256") {
+        return Err("Unsupported code_challenge_method; use S256.".into());
+    }
     Ok(consumer)
 }
 
@@ -65,6 +86,7 @@ fn consent_error(params: &AuthorizeParams, error: String) -> Response {
         state: "",
         user: DEMO_USERNAME,
         scopes: Vec::new(),
+        carried: Vec::new(),
     };
     consent_response(StatusCode::BAD_REQUEST, page)
 }
@@ -81,6 +103,14 @@ pub(super) async fn consent_page(Query(params): Query<AuthorizeParams>) -> Respo
                 state: params.state.as_deref().unwrap_or(""),
                 user: DEMO_USERNAME,
                 scopes: DEMO_SCOPES.split_whitespace().collect(),
+                carried: [
+                    ("redirect_uri", &params.redirect_uri),
+                    ("code_challenge", &params.code_challenge),
+                    ("code_challenge_method", &params.code_challenge_method),
+                ]
+                .into_iter()
+                .filter_map(|(name, value)| Some((name, value.as_deref()?)))
+                .collect(),
             },
         ),
         Err(error) => consent_error(&params, error),
@@ -102,7 +132,8 @@ pub(super) async fn consent_decision(State(sandbox): State<Arc<Sandbox>>, body: 
     };
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     if params.decision == "grant" {
-        query.append_pair("code", &sandbox.issue_code(consumer.key));
+        let code = sandbox.issue_code(consumer.key, params.redirect_uri.clone(), params.code_challenge.clone());
+        query.append_pair("code", &code);
     } else {
         query.append_pair("error", "access_denied");
         query.append_pair("error_description", "The user denied access.");
@@ -110,5 +141,6 @@ pub(super) async fn consent_decision(State(sandbox): State<Arc<Sandbox>>, body: 
     if let Some(state) = &params.state {
         query.append_pair("state", state);
     }
-    Redirect::to(&format!("{}?{}", sandbox.options.callback_url, query.finish())).into_response()
+    let callback = params.redirect_uri.as_deref().unwrap_or(&sandbox.options.callback_url);
+    Redirect::to(&format!("{callback}?{}", query.finish())).into_response()
 }

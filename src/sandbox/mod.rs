@@ -146,6 +146,8 @@ impl Sandbox {
             consumer,
             scopes: DEMO_SCOPES.to_owned(),
             expires_at: now + self.options.access_token_lifetime,
+            redirect_uri: None,
+            pkce_challenge: None,
         };
         let mut body = json!({
             "access_token": access_token,
@@ -166,13 +168,20 @@ impl Sandbox {
         body
     }
 
-    pub(crate) fn issue_code(&self, consumer: &'static str) -> String {
+    pub(crate) fn issue_code(
+        &self,
+        consumer: &'static str,
+        redirect_uri: Option<String>,
+        pkce_challenge: Option<String>,
+    ) -> String {
         let code = crate::random_token();
         let grant = Grant {
             username: DEMO_USERNAME.to_owned(),
             consumer,
             scopes: DEMO_SCOPES.to_owned(),
             expires_at: Instant::now() + self.options.code_lifetime,
+            redirect_uri,
+            pkce_challenge,
         };
         self.issued().codes.insert(code.clone(), grant);
         code

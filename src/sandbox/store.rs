@@ -20,6 +20,10 @@ pub(crate) struct Grant {
     pub(crate) consumer: &'static str,
     pub(crate) scopes: String,
     pub(crate) expires_at: Instant,
+    /// For a code: the `redirect_uri` of its authorization request, which the exchange must repeat.
+    pub(crate) redirect_uri: Option<String>,
+    /// For a code: the PKCE `code_challenge` (S256) its exchange must answer.
+    pub(crate) pkce_challenge: Option<String>,
 }
 
 /// Codes or tokens by value, at most [`MAX_ISSUED`]: past that, the oldest issued are forgotten
@@ -62,6 +66,8 @@ mod tests {
             consumer: SANDBOX_CONSUMER_KEY,
             scopes: String::new(),
             expires_at: Instant::now(),
+            redirect_uri: None,
+            pkce_challenge: None,
         }
     }
 

@@ -80,6 +80,16 @@ pub(super) async fn access_token(
             let grant = sandbox.redeem(|issued| &mut issued.codes, field("code"), consumer.key).ok_or_else(|| {
                 Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid authorization code")
             })?;
+            // RFC 6749 §4.1.3: the same redirect_uri as the authorization request, if it had one.
+            if grant.redirect_uri.as_deref().is_some_and(|uri| uri != field("redirect_uri")) {
+                return Err(Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid redirect_uri"));
+            }
+            // RFC 7636 §4.6: the verifier must hash to the challenge sent with the authorization request.
+            if let Some(challenge) = &grant.pkce_challenge
+                && crate::pkce::challenge(field("code_verifier")) != *challenge
+            {
+                return Err(Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid code_verifier"));
+            }
             Ok(Json(sandbox.issue(&grant.username, consumer.key, "authorization_code", true)))
         }
         "refresh_token" => {

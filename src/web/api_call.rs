@@ -30,7 +30,8 @@ pub(super) async fn api_call(
     let Ok(Form(form)) = form else {
         return Err(AppError::BadRequest("The API call form could not be read."));
     };
-    let Some(call) = form.call.as_deref().and_then(SampleCall::from_path) else {
+    let offered = form.call.as_deref().and_then(SampleCall::from_path).filter(|c| state.0.layout.calls.contains(c));
+    let Some(call) = offered else {
         return Err(AppError::BadRequest("That is not one of the sample calls this page offers."));
     };
     let Some(access_token) = form.access_token.filter(|t| !t.expose_secret().is_empty()) else {

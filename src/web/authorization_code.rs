@@ -1,11 +1,14 @@
-//! The authorization code grant (RFC 6749 §4.1), in two requests: `GET /authorize` sends the
-//! browser to the authorization server with a fresh `state`; `GET /oauth-callback?code=…&state=…`
-//! checks the state, exchanges the code for a token and shows it.
+//! The authorization code grant (RFC 6749 §4.1), with PKCE (RFC 7636), in two requests:
+//! `GET /authorize` sends the browser to the authorization server with a fresh `state`, the
+//! `redirect_uri`, the scopes and a PKCE challenge; `GET /oauth-callback?code=…&state=…` checks
+//! the state, exchanges the code (with the same `redirect_uri` and the PKCE verifier) for a token
+//! and shows it.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, SameSite, SignedCookieJar};
 use serde::Deserialize;
@@ -15,30 +18,70 @@ use super::result::show_token;
 use super::{AppState, STATE_COOKIE};
 use crate::exchange::Field;
 use crate::grant::Grant;
+use crate::pkce;
 
 /// `GET /authorize`: starts the authorization code grant. Sends the browser to the authorization
-/// server with a fresh `state`, kept in a signed cookie for the callback to check.
+/// server with a fresh `state` and PKCE challenge, the `redirect_uri` and the scopes; the state and
+/// the PKCE verifier stay in a signed cookie for the callback to check and use.
+///
+/// Reached on another origin than the callback's (`127.0.0.1:3000` when the callback is
+/// `http://localhost:3000/oauth-callback`), it first sends the browser to the callback's origin:
+/// the cookie is set for the origin that answers, and must be there when the browser comes back.
 pub(super) async fn start_authorization(
     State(state): State<AppState>,
+    headers: HeaderMap,
     jar: SignedCookieJar,
 ) -> (SignedCookieJar, Redirect) {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let redirect_uri = match &state.0.callback_url {
+        Some(callback) => {
+            if let Some(origin) = other_origin(callback, host) {
+                return (jar, Redirect::to(&format!("{origin}/authorize")));
+            }
+            callback.clone()
+        }
+        // Sandbox mode: the sandbox accepts a callback on whichever origin this app is reached at.
+        None => format!("http://{host}/oauth-callback"),
+    };
     let csrf_state = crate::random_token();
+    let verifier = if state.0.settings.pkce { pkce::new_verifier() } else { String::new() };
     let issued = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let cookie = Cookie::build((STATE_COOKIE, format!("{csrf_state}.{issued}")))
+    let cookie = Cookie::build((STATE_COOKIE, format!("{csrf_state}.{issued}.{verifier}")))
         .path("/oauth-callback")
         .http_only(true)
         .same_site(SameSite::Lax)
         .max_age(time::Duration::seconds(state.0.settings.state_lifetime.as_secs() as i64));
-    let mut url = state.0.server.authorize_url.clone();
-    url.push('?');
-    url.push_str(
-        &url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("client_id", &state.0.settings.consumer_key)
-            .append_pair("response_type", "code")
-            .append_pair("state", &csrf_state)
-            .finish(),
-    );
-    (jar.add(cookie), Redirect::to(&url))
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("client_id", &state.0.settings.consumer_key)
+        .append_pair("response_type", "code")
+        .append_pair("state", &csrf_state)
+        .append_pair("redirect_uri", &redirect_uri);
+    if let Some(scope) = state.scope() {
+        query.append_pair("scope", scope);
+        // OpenID Connect Core §11: a refresh token for offline access needs the user's consent.
+        if scope.split(' ').any(|s| s == "offline_access") {
+            query.append_pair("prompt", "consent");
+        }
+    }
+    if !verifier.is_empty() {
+        query.append_pair("code_challenge", &pkce::challenge(&verifier));
+        query.append_pair("code_challenge_method", pkce::METHOD);
+    }
+    let authorize = &state.0.server.authorize.url;
+    let separator = if authorize.contains('?') { '&' } else { '?' };
+    (jar.add(cookie), Redirect::to(&format!("{authorize}{separator}{}", query.finish())))
+}
+
+/// The callback's origin, when the request came to another one.
+fn other_origin(callback: &str, host: &str) -> Option<String> {
+    let callback = url::Url::parse(callback).ok()?;
+    let callback_host = match (callback.host_str(), callback.port()) {
+        (Some(name), Some(port)) => format!("{name}:{port}"),
+        (Some(name), None) => name.to_owned(),
+        (None, _) => return None,
+    };
+    (!callback_host.eq_ignore_ascii_case(host)).then(|| callback.origin().ascii_serialization())
 }
 
 /// What the authorization server puts on the callback URL.
@@ -54,14 +97,16 @@ pub struct CallbackParams {
 #[tracing::instrument(name = "authorization_code_grant", skip_all)]
 pub(super) async fn authorization_callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     jar: SignedCookieJar,
     params: Result<Query<CallbackParams>, QueryRejection>,
 ) -> (SignedCookieJar, Result<Response, AppError>) {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     // Whatever happens, the state is spent.
     let cookie = jar.get(STATE_COOKIE);
     let jar = jar.remove(Cookie::build(STATE_COOKIE).path("/oauth-callback"));
     let result = match params {
-        Ok(Query(params)) => finish_authorization(&state, cookie, params).await,
+        Ok(Query(params)) => finish_authorization(&state, host, cookie, params).await,
         Err(_) => Err(AppError::BadRequest("The callback's query string could not be read.")),
     };
     (jar, result)
@@ -69,15 +114,17 @@ pub(super) async fn authorization_callback(
 
 async fn finish_authorization(
     state: &AppState,
+    host: &str,
     cookie: Option<Cookie<'static>>,
     params: CallbackParams,
 ) -> Result<Response, AppError> {
     let problem = |p| Err(AppError::Callback(p));
     if let Some(error) = params.error {
+        let description = params.error_description;
         return if error == "access_denied" {
-            problem(CallbackProblem::Denied)
+            problem(CallbackProblem::Denied { description, scope: state.scope().map(str::to_owned) })
         } else {
-            problem(CallbackProblem::Error { error, description: params.error_description })
+            problem(CallbackProblem::Error { error, description })
         };
     }
     let Some(returned_state) = params.state else {
@@ -86,8 +133,9 @@ async fn finish_authorization(
     let Some(cookie) = cookie else {
         return problem(CallbackProblem::NoCookie);
     };
-    let (expected, issued) = cookie.value().split_once('.').unwrap_or(("", "0"));
-    if expected != returned_state {
+    let mut parts = cookie.value().split('.');
+    let (expected, issued, verifier) = (parts.next(), parts.next().unwrap_or("0"), parts.next().unwrap_or(""));
+    if expected != Some(returned_state.as_str()) {
         return problem(CallbackProblem::StateMismatch);
     }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
@@ -97,8 +145,20 @@ async fn finish_authorization(
     let Some(code) = params.code.filter(|c| !c.is_empty()) else {
         return problem(CallbackProblem::NoCode);
     };
-    let scrubber = state.scrubber().secret(&code);
-    let fields = [Field::plain("grant_type", "authorization_code"), Field::secret("code", &code)];
+    let scrubber = state.scrubber().secret(&code).secret(verifier);
+    // The same redirect_uri as on the authorization request (RFC 6749 §4.1.3).
+    let redirect_uri = match &state.0.callback_url {
+        Some(callback) => callback.clone(),
+        None => format!("http://{host}/oauth-callback"),
+    };
+    let mut fields = vec![
+        Field::plain("grant_type", "authorization_code"),
+        Field::secret("code", &code),
+        Field::plain("redirect_uri", &redirect_uri),
+    ];
+    if !verifier.is_empty() {
+        fields.push(Field::secret("code_verifier", verifier));
+    }
     let (exchange, token) = state.request_token(Grant::AuthorizationCode, &fields, &scrubber).await?;
     show_token(state, Grant::AuthorizationCode, token, exchange, None, scrubber).await
 }

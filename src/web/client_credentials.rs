@@ -14,7 +14,8 @@ use crate::grant::Grant;
 #[tracing::instrument(name = "client_credentials_grant", skip_all)]
 pub(super) async fn client_credentials(State(state): State<AppState>) -> Result<Response, AppError> {
     let scrubber = state.scrubber();
-    let fields = [Field::plain("grant_type", "client_credentials")];
+    let mut fields = vec![Field::plain("grant_type", "client_credentials")];
+    fields.extend(state.scope().map(|scope| Field::plain("scope", scope)));
     let (exchange, token) = state.request_token(Grant::ClientCredentials, &fields, &scrubber).await?;
     show_token(&state, Grant::ClientCredentials, token, exchange, None, scrubber).await
 }

@@ -37,6 +37,14 @@ pub enum AppError {
         /// The request and its answer, secrets masked, to show on the page.
         exchange: Option<Box<Exchange>>,
     },
+    /// 502 (or 504): the server did not revoke the token. See [`crate::diagnosis::revocation_failure`].
+    #[error("revocation: {}", explanation.summary)]
+    Revocation {
+        /// What it means, for the page.
+        explanation: Box<Explanation>,
+        /// The revocation request and its answer, secrets masked.
+        exchange: Box<Exchange>,
+    },
     /// 400 or 403: the browser came back to `/oauth-callback` with something wrong.
     #[error("authorization callback: {0:?}")]
     Callback(CallbackProblem),
@@ -57,8 +65,13 @@ pub enum AppError {
 /// What can be wrong when the browser returns to `GET /oauth-callback`.
 #[derive(Debug)]
 pub enum CallbackProblem {
-    /// 403: the user pressed Deny (`error=access_denied`).
-    Denied,
+    /// 403: `error=access_denied`: the user pressed Deny, or the server granted nothing.
+    Denied {
+        /// The server's `error_description`, if it gave one.
+        description: Option<String>,
+        /// The scopes the app asked for, if any.
+        scope: Option<String>,
+    },
     /// 400: another `error` from the authorization server (RFC 6749 §4.1.2.1).
     Error { error: String, description: Option<String> },
     /// 400: no `code`, `state` or `error` at all: someone opened the address directly.
@@ -153,6 +166,9 @@ impl AppError {
             AppError::Token { explanation, exchange, .. } => {
                 return ErrorPage { explanation: (**explanation).clone(), exchange: exchange.as_deref().cloned() };
             }
+            AppError::Revocation { explanation, exchange } => {
+                return ErrorPage { explanation: (**explanation).clone(), exchange: Some((**exchange).clone()) };
+            }
             AppError::Callback(problem) => callback_page(problem),
             AppError::CrossSite => Explanation::new(
                 StatusCode::FORBIDDEN,
@@ -184,7 +200,7 @@ impl AppError {
     /// The status of the page this error becomes.
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::Token { explanation, .. } => explanation.status,
+            AppError::Token { explanation, .. } | AppError::Revocation { explanation, .. } => explanation.status,
             other => other.page().explanation.status,
         }
     }
@@ -194,13 +210,34 @@ fn callback_page(problem: &CallbackProblem) -> Explanation {
     let again = "Start again from the start page with \"Sign in with Bitbucket\".";
     let bad = |title: &str, explanation: &str| Explanation::new(StatusCode::BAD_REQUEST, title, explanation, again);
     match problem {
-        CallbackProblem::Denied => Explanation::new(
+        CallbackProblem::Denied { description: Some(description), .. } => Explanation::new(
             StatusCode::FORBIDDEN,
             "Access was denied",
-            "The authorization server sent the browser back with error=access_denied: the user chose not to \
-             grant this app access, so there is no code to exchange.",
-            "That is the user's call. To try again, use \"Sign in with Bitbucket\" and choose Grant.",
-        ),
+            "The authorization server sent the browser back with error=access_denied instead of a code, so \
+             there is nothing to exchange. Its description says why.",
+            "If you pressed Deny, that was your call; to try again, start the sign-in again and grant access.",
+        )
+        .detail("error", "access_denied")
+        .detail("error_description", description.clone()),
+        CallbackProblem::Denied { description: None, scope } => {
+            let asked = match scope {
+                Some(scope) => format!("The app asked for scope={scope}."),
+                None => "The app asked for no scope at all (scope is empty in the settings).".to_owned(),
+            };
+            Explanation::new(
+                StatusCode::FORBIDDEN,
+                "Access was denied: the server granted nothing",
+                &format!(
+                    "The authorization server sent the browser back with error=access_denied and no \
+                     description. That happens when the user presses Deny, but also when the server will not \
+                     grant any of the scopes asked for: an OpenID Connect server, for one, grants nothing to a \
+                     request without scope=openid. {asked}"
+                ),
+                "If you did not press Deny, set the scopes this server offers (scope in config.json or \
+                 OAUTH_SCOPE, such as \"openid profile email\"), restart, and sign in again.",
+            )
+            .detail("error", "access_denied")
+        }
         CallbackProblem::Error { error, description } => {
             let page = bad(
                 "The authorization server reported an error",
@@ -300,7 +337,7 @@ mod tests {
     #[test]
     fn callback_problems_are_4xx() {
         for problem in [
-            CallbackProblem::Denied,
+            CallbackProblem::Denied { description: None, scope: None },
             CallbackProblem::Empty,
             CallbackProblem::NoState,
             CallbackProblem::NoCookie,

@@ -9,6 +9,7 @@
 //! | [`client_credentials`]    | `POST /client-credentials`                                 |
 //! | [`refresh`]               | `POST /refresh`                                            |
 //! | [`api_call`]              | `POST /api-call`                                           |
+//! | [`revoke`]                | `POST /revoke` (RFC 7009)                                  |
 //!
 //! Beside them: [`result`] (the page every grant ends on), [`views`] (templates and what they
 //! show), [`error`] (the one error type and the error pages), [`protect`] (headers, limits,
@@ -22,6 +23,7 @@ pub mod password;
 pub mod protect;
 pub mod refresh;
 pub mod result;
+pub mod revoke;
 pub mod start_page;
 pub mod views;
 
@@ -45,7 +47,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::authorization_server::AuthorizationServer;
+use crate::authorization_server::{self, AuthorizationServer};
 use crate::bitbucket::SampleCall;
 use crate::diagnosis;
 use crate::exchange::{self, Exchange, Field};
@@ -73,6 +75,9 @@ struct Inner {
     http: reqwest::Client,
     /// The authorization server and API the tokens come from and go to.
     server: AuthorizationServer,
+    /// The `redirect_uri` of the authorization code grant; `None` in sandbox mode without a
+    /// `callbackUrl`, where the callback is on whichever of this app's origins the browser uses.
+    callback_url: Option<String>,
     /// The emulator, in sandbox mode.
     sandbox: Option<Arc<Sandbox>>,
     /// Failed password attempts per client, for the 429 limit.
@@ -93,13 +98,23 @@ impl FromRef<AppState> for Key {
 
 impl AppState {
     /// Builds the state for a server listening on `local_addr`. In sandbox mode the upstream URLs
-    /// point back at this server's own `/sandbox` routes.
-    pub fn new(
+    /// point back at this server's own `/sandbox` routes; with an `issuer`, the endpoints are
+    /// discovered first (a failure names the metadata URL and the problem).
+    pub async fn new(
         settings: Settings,
         local_addr: SocketAddr,
     ) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
         let http = token::http_client(settings.upstream.connect_timeout, settings.upstream.timeout)?;
-        let server = AuthorizationServer::from_settings(&settings, local_addr)?;
+        let discovered = match (&settings.issuer, settings.sandbox) {
+            (Some(issuer), false) => Some(authorization_server::discover(&http, issuer).await?),
+            _ => None,
+        };
+        let server = AuthorizationServer::from_settings(&settings, local_addr, discovered)?;
+        let callback_url = match (&settings.callback_url, settings.sandbox) {
+            (Some(url), _) => Some(url.to_string()),
+            (None, true) => None,
+            (None, false) => Some(format!("http://localhost:{}/oauth-callback", local_addr.port())),
+        };
         let sandbox = settings.sandbox.then(|| Sandbox::new(settings.sandbox_options.clone()));
         let digest = sha2::Sha512::new()
             .chain_update(b"bitbucket-password-grant state cookie v1\0")
@@ -114,6 +129,7 @@ impl AppState {
             settings,
             http,
             server,
+            callback_url,
             sandbox,
             cookie_key,
             layout,
@@ -126,11 +142,26 @@ impl AppState {
         self.0.server.describe()
     }
 
+    /// The address a person should open: the callback's origin, so the sign-in's cookie and the
+    /// callback share one (`http://localhost:3000`).
+    pub fn address_to_open(&self, local_addr: SocketAddr) -> String {
+        match &self.0.callback_url {
+            Some(url) => url::Url::parse(url).map(|u| u.origin().ascii_serialization()).unwrap_or_default(),
+            None => format!("http://localhost:{}", local_addr.port()),
+        }
+    }
+
     fn client(&self) -> ClientCredentials<'_> {
         ClientCredentials {
             client_id: &self.0.settings.consumer_key,
             client_secret: self.0.settings.consumer_secret.expose_secret(),
+            auth: self.0.server.client_auth,
         }
+    }
+
+    /// The scopes to ask for, if any are set.
+    fn scope(&self) -> Option<&str> {
+        Some(self.0.settings.scope.as_str()).filter(|s| !s.is_empty())
     }
 
     /// A scrubber that knows the consumer secret (and its Basic-auth form).
@@ -148,15 +179,15 @@ impl AppState {
     ) -> Result<(Exchange, TokenResponse), AppError> {
         let server = &self.0.server;
         let (exchange, result) =
-            exchange::token_request(&self.0.http, &server.token_url, &self.client(), grant, fields).await;
+            exchange::token_request(&self.0.http, &server.token.url, &self.client(), grant, fields).await;
         match result {
             Ok(token) => Ok((exchange, token)),
             Err(error) => {
                 let error = scrubber.token_error(error);
-                let explanation = diagnosis::token_failure(grant, &server.token_url, &error, server);
+                let explanation = diagnosis::token_failure(grant, &server.token.url, &error, server);
                 Err(AppError::Token {
                     grant,
-                    endpoint: server.token_url.clone(),
+                    endpoint: server.token.url.clone(),
                     error,
                     explanation: Box::new(explanation),
                     exchange: Some(Box::new(exchange)),
@@ -167,13 +198,16 @@ impl AppState {
 
     /// Makes one of the sample API calls (recording it) and explains a failure.
     async fn call_api(&self, call: SampleCall, access_token: &str, can_refresh: bool, scrubber: &Scrubber) -> ApiStep {
-        let url = join(&self.0.server.api_url, call.path());
+        let url = match (call, &self.0.server.bitbucket_api) {
+            (SampleCall::User, _) | (_, None) => self.0.server.user.url.clone(),
+            (_, Some(api)) => join(api, call.path()),
+        };
         let (exchange, result) = exchange::api_call(&self.0.http, &url, access_token).await;
         let (json, problem) = match result {
             Ok(json) => (Some(json), None),
             Err(error) => {
                 tracing::warn!(error = %scrubber.scrub(&error.to_string()), "sample API call failed");
-                let mut diagnosis = diagnosis::api_failure(&format!("GET {url}"), &error, can_refresh);
+                let mut diagnosis = diagnosis::api_failure(&format!("GET {url}"), &error, can_refresh, &self.0.server);
                 diagnosis.summary = scrubber.scrub(&diagnosis.summary);
                 for (_, value) in &mut diagnosis.details {
                     *value = scrubber.scrub(value);
@@ -196,6 +230,7 @@ pub fn app(state: AppState) -> Router {
         .route("/client-credentials", post(client_credentials::client_credentials))
         .route("/refresh", post(refresh::refresh))
         .route("/api-call", post(api_call::api_call))
+        .route("/revoke", post(revoke::revoke))
         .nest_service("/static", ServeDir::new(&state.0.settings.static_dir));
     if let Some(sandbox) = &state.0.sandbox {
         router = router.nest("/sandbox", sandbox::router(sandbox.clone()));

@@ -56,11 +56,12 @@ pub(super) async fn password_grant(
     }
     tracing::Span::current().record("username", username.as_str());
 
-    let fields = [
+    let mut fields = vec![
         Field::plain("grant_type", "password"),
         Field::plain("username", &username),
         Field::password(password.expose_secret()),
     ];
+    fields.extend(state.scope().map(|scope| Field::plain("scope", scope)));
     let scrubber = state.scrubber().secret(password.expose_secret());
     let result = state.request_token(Grant::Password, &fields, &scrubber).await;
     // The password has done its job: forget it (SecretString zeroes its memory on drop).

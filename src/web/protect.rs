@@ -99,15 +99,22 @@ pub fn takes_credentials(method: &Method, path: &str) -> bool {
     method == Method::POST
         && matches!(
             path,
-            "/oauth-callback" | "/client-credentials" | "/refresh" | "/api-call" | "/sandbox/site/oauth2/authorize"
+            "/oauth-callback"
+                | "/client-credentials"
+                | "/refresh"
+                | "/api-call"
+                | "/revoke"
+                | "/sandbox/site/oauth2/authorize"
         )
 }
 
 /// Pages that take a credential or show a token, and so must not be cached (RFC 6749 §5.1):
 /// the start page's form, every grant's result page, the callback, the sandbox's OAuth pages.
 pub fn shows_or_takes_credentials(path: &str) -> bool {
-    matches!(path, "/" | "/oauth-callback" | "/authorize" | "/client-credentials" | "/refresh" | "/api-call")
-        || path.starts_with("/sandbox/site/oauth2/")
+    matches!(
+        path,
+        "/" | "/oauth-callback" | "/authorize" | "/client-credentials" | "/refresh" | "/api-call" | "/revoke"
+    ) || path.starts_with("/sandbox/site/oauth2/")
 }
 
 /// Counts failed credential attempts per client over a sliding minute.

@@ -1,6 +1,7 @@
 //! `POST /refresh`: refreshing an access token (RFC 6749 §6). The result page's button sends the
 //! refresh token (and the access token it replaces, to show them side by side); the answer is a
-//! new pair, shown like any other grant's.
+//! new access token, shown like any other grant's, with the refresh token it came with: a new one
+//! if the server rotates them, or the one in hand if it does not.
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
@@ -39,7 +40,12 @@ pub(super) async fn refresh(
     let scrubber = state.scrubber().secret(old_refresh.expose_secret()).secret(&old_access);
     let fields =
         [Field::plain("grant_type", "refresh_token"), Field::secret("refresh_token", old_refresh.expose_secret())];
-    let (exchange, token) = state.request_token(Grant::RefreshToken, &fields, &scrubber).await?;
+    let (exchange, mut token) = state.request_token(Grant::RefreshToken, &fields, &scrubber).await?;
+    // No refresh token in the answer: the server did not rotate it, and the old one stays valid
+    // (RFC 6749 §6). Keep it, so the page can refresh again.
+    if token.refresh_token.is_none() {
+        token.refresh_token = Some(old_refresh.expose_secret().to_owned());
+    }
     let previous = TokenView::previous(&old_access, old_refresh.expose_secret());
     show_token(&state, Grant::RefreshToken, token, exchange, Some(previous), scrubber).await
 }

@@ -35,7 +35,7 @@ pub(super) async fn show_token(
         previous,
         token_exchange,
         api,
-        calls: SampleCall::ALL,
+        calls: state.0.layout.calls.clone(),
     };
     Ok(Html(page.render()?).into_response())
 }

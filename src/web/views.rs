@@ -27,6 +27,14 @@ pub struct Layout {
     pub config_path: String,
     /// The server refuses the password grant (bitbucket.org, or the sandbox imitating it).
     pub password_grant_removed: bool,
+    /// What the start page says about each endpoint: its role, its URL, how it was found.
+    pub endpoints: Vec<(&'static str, String, &'static str)>,
+    /// The issuer and its metadata document, when the endpoints were discovered.
+    pub discovered: Option<(String, String)>,
+    /// The server can revoke tokens: the result page offers "Revoke this token".
+    pub can_revoke: bool,
+    /// The sample calls offered on the result page.
+    pub calls: Vec<SampleCall>,
 }
 
 impl Layout {
@@ -34,10 +42,23 @@ impl Layout {
     pub fn new(server: &AuthorizationServer, config_path: &std::path::Path) -> Layout {
         Layout {
             sandbox: server.is_sandbox(),
-            token_url: server.token_url.clone(),
-            api_url: server.user_url.clone(),
+            token_url: server.token.url.clone(),
+            api_url: server.user.url.clone(),
             config_path: config_path.display().to_string(),
             password_grant_removed: server.refuses_password_grant(),
+            endpoints: [
+                Some(("Token endpoint", &server.token)),
+                Some(("Authorization endpoint", &server.authorize)),
+                Some(("User call", &server.user)),
+                server.revocation.as_ref().map(|r| ("Revocation endpoint", r)),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|(role, endpoint)| (role, endpoint.url.clone(), endpoint.found.describe()))
+            .collect(),
+            discovered: server.discovered.clone(),
+            can_revoke: server.revocation.is_some(),
+            calls: if server.bitbucket_api.is_some() { SampleCall::ALL.to_vec() } else { vec![SampleCall::User] },
         }
     }
 
@@ -180,7 +201,7 @@ pub struct ResultTemplate<'a> {
     /// Step 2: the sample API call made with the new token.
     pub api: ApiStep,
     /// The calls offered again with the same token.
-    pub calls: [SampleCall; 4],
+    pub calls: Vec<SampleCall>,
 }
 
 impl ResultTemplate<'_> {
@@ -202,9 +223,14 @@ impl ResultTemplate<'_> {
                 no user took part. On Bitbucket such a token acts as the consumer's owner, and there is no refresh \
                 token."
             }
-            Grant::RefreshToken => {
+            Grant::RefreshToken if self.rotated() => {
                 "The refresh token was traded for a new access token, without the password. \
                 The server rotates refresh tokens: the answer carries a new one, and the old one no longer works."
+            }
+            Grant::RefreshToken => {
+                "The refresh token was traded for a new access token, without the password. \
+                The server did not rotate it: the answer carried no new refresh token, so the one in hand stays \
+                valid and is kept for the next refresh (RFC 6749 §6)."
             }
         }
     }
@@ -216,6 +242,17 @@ impl ResultTemplate<'_> {
             None => false,
         }
     }
+}
+
+/// `templates/revoke.html`: a revocation and the API call that shows its effect.
+#[derive(Template)]
+#[template(path = "revoke.html")]
+pub struct RevokeTemplate<'a> {
+    pub layout: &'a Layout,
+    /// Step 1: the revocation request.
+    pub revocation: Exchange,
+    /// Step 2: the API call with the revoked token.
+    pub api: ApiStep,
 }
 
 #[cfg(test)]

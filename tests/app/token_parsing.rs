@@ -121,7 +121,7 @@ fn excerpt_is_cut_at_the_limit() {
 fn debug_output_never_shows_tokens_or_the_client_secret() {
     let body = r#"{"access_token":"AT-SECRET","refresh_token":"RT-SECRET","token_type":"bearer"}"#;
     let token = parse_token_response(&json(200, body)).unwrap();
-    let client = ClientCredentials { client_id: "key", client_secret: "CLIENT-SECRET" };
+    let client = ClientCredentials::basic("key", "CLIENT-SECRET");
     let printed = format!("{token:?} {client:?}");
     for secret in ["AT-SECRET", "RT-SECRET", "CLIENT-SECRET"] {
         assert!(!printed.contains(secret), "{printed}");

@@ -1,0 +1,52 @@
+//! `POST /revoke`: token revocation (RFC 7009), offered when the server has a revocation endpoint.
+//! Its steps: send the access token to the revocation endpoint with the client's credentials, then
+//! call the API with the same token again, to show the server now refuses it.
+
+use askama::Template;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
+use axum::response::{Html, IntoResponse, Response};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::AppError;
+use super::views::RevokeTemplate;
+use crate::bitbucket::SampleCall;
+use crate::diagnosis;
+use crate::exchange::{self, Field};
+
+/// The result page's "Revoke this token" button.
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    access_token: Option<SecretString>,
+}
+
+/// `POST /revoke`: revokes the access token, then calls the API with it once more.
+#[tracing::instrument(name = "revocation", skip_all)]
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    form: Result<Form<RevokeForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Some(endpoint) = state.0.server.revocation.as_ref().map(|e| e.url.clone()) else {
+        return Err(AppError::BadRequest("This authorization server has no revocation endpoint."));
+    };
+    let Ok(Form(form)) = form else {
+        return Err(AppError::BadRequest("The revocation form could not be read."));
+    };
+    let Some(access_token) = form.access_token.filter(|t| !t.expose_secret().is_empty()) else {
+        return Err(AppError::BadRequest("The revocation form carried no access token."));
+    };
+    let token = access_token.expose_secret();
+    let scrubber = state.scrubber().secret(token);
+    let fields = [Field::secret("token", token), Field::plain("token_type_hint", "access_token")];
+    let (revocation, result) = exchange::revocation_request(&state.0.http, &endpoint, &state.client(), &fields).await;
+    if let Err(error) = result {
+        let error = scrubber.token_error(error);
+        let explanation = diagnosis::revocation_failure(&endpoint, &error, &state.0.server);
+        return Err(AppError::Revocation { explanation: Box::new(explanation), exchange: Box::new(revocation) });
+    }
+    let api = state.call_api(SampleCall::User, token, false, &scrubber).await;
+    let page = RevokeTemplate { layout: &state.0.layout, revocation, api };
+    Ok(Html(page.render()?).into_response())
+}
