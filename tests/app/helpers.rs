@@ -49,6 +49,11 @@ pub async fn spawn_app(settings: Settings) -> TestApp {
 pub async fn spawn_app_with(mut settings: Settings, options: SandboxOptions) -> TestApp {
     settings.sandbox_options = options;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    spawn_app_on(listener, settings).await
+}
+
+/// The app on a listener the test bound already (to know the port before the app starts).
+pub async fn spawn_app_on(listener: TcpListener, mut settings: Settings) -> TestApp {
     let address = listener.local_addr().unwrap();
     // The tests browse 127.0.0.1: a callback there needs no hop to localhost (tested on its own).
     if !settings.sandbox && settings.callback_url.is_none() {

@@ -9,6 +9,8 @@ mod helpers;
 mod pages;
 mod password_grant;
 mod process;
+mod real_servers;
+mod standard_cases;
 mod standard_server;
 mod startup;
 mod teaching;
