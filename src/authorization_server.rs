@@ -122,7 +122,9 @@ pub async fn discover(http: &reqwest::Client, issuer: &Url) -> Result<(Metadata,
         format!("{origin}/.well-known/oauth-authorization-server{path}"),
         format!("{origin}{path}/.well-known/openid-configuration"),
     ];
-    let mut last = DiscoveryError { url: candidates[0].clone(), problem: String::new() };
+    // The error to report: the first that is not a plain "not there" (a document for another
+    // issuer at the first URL matters more than a 404 at the second), else the last.
+    let mut reported: Option<DiscoveryError> = None;
     for url in candidates {
         let sent = http.get(&url).header(reqwest::header::ACCEPT, "application/json").send().await;
         let problem = match token::read_response(sent, token::MAX_TOKEN_RESPONSE_BYTES).await {
@@ -138,9 +140,12 @@ pub async fn discover(http: &reqwest::Client, issuer: &Url) -> Result<(Metadata,
                 Ok(metadata) => return Ok((metadata, url)),
             },
         };
-        last = DiscoveryError { url, problem };
+        let not_there = problem.starts_with("HTTP 404");
+        if reported.as_ref().is_none_or(|r| r.problem.starts_with("HTTP 404") && !not_there) {
+            reported = Some(DiscoveryError { url, problem });
+        }
     }
-    Err(last)
+    Err(reported.expect("two candidates were tried"))
 }
 
 impl AuthorizationServer {
