@@ -10,6 +10,7 @@
 //! - [`settings`]: `config.json` and environment variables, validated at start-up;
 //! - [`bitbucket`]: the sample REST calls (`GET /2.0/user` and a few more);
 //! - [`secrets`]: masking and scrubbing of secrets on display;
+//! - [`server`]: the HTTP/1.1 listener, with its timeouts, connection limit and shutdown deadline;
 //! - [`grant`]: the grants of RFC 6749, named once;
 //! - [`token`]: the OAuth 2.0 token requests (copy this file into your own project).
 
@@ -21,6 +22,7 @@ pub mod grant;
 pub mod pkce;
 pub mod sandbox;
 pub mod secrets;
+pub mod server;
 pub mod settings;
 pub mod token;
 pub mod web;

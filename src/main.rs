@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bitbucket_password_grant::sandbox::{self, SandboxOptions};
+use bitbucket_password_grant::server::Limits;
 use bitbucket_password_grant::settings::Settings;
-use bitbucket_password_grant::web::without_nagle;
 use bitbucket_password_grant::{AppState, serve, shutdown_signal};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -118,7 +118,7 @@ async fn serve_sandbox_only(addr: SocketAddr, shutdown: impl Future<Output = ()>
          http://{local_addr}/sandbox/site/oauth2/access_token, API http://{local_addr}/sandbox/api)"
     );
     let app = sandbox::standalone(SandboxOptions::default());
-    match axum::serve(without_nagle(listener), app).with_graceful_shutdown(shutdown).await {
+    match bitbucket_password_grant::server::serve(listener, app, Limits::default(), shutdown, None).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: server failed: {error}");

@@ -58,6 +58,14 @@ pub struct Settings {
     pub failed_attempts_per_minute: u32,
     /// The most a whole request may take (408 past it): two upstream exchanges and some slack.
     pub request_timeout: Duration,
+    /// The listener's timeouts, connection limit and shutdown deadline.
+    pub server: crate::server::Limits,
+    /// Host names (with or without port) the app answers besides localhost, 127.0.0.1, [::1] and
+    /// the callback's host (`allowedHosts`, `ALLOWED_HOSTS`).
+    pub allowed_hosts: Vec<String>,
+    /// The key that signs the state cookie, shared by instances behind one address
+    /// (`cookieSecret`, `COOKIE_SECRET`); `None`: a random key per process.
+    pub cookie_secret: Option<SecretString>,
     /// Where the settings came from, for messages.
     pub config_path: PathBuf,
     /// The folder served at `/static/`.
@@ -122,6 +130,12 @@ struct ConfigFile {
     timeout_seconds: Option<u64>,
     connect_timeout_seconds: Option<u64>,
     failed_attempts_per_minute: Option<u32>,
+    header_read_timeout_seconds: Option<u64>,
+    idle_timeout_seconds: Option<u64>,
+    max_connections: Option<usize>,
+    shutdown_deadline_seconds: Option<u64>,
+    allowed_hosts: Option<Vec<String>>,
+    cookie_secret: Option<SecretString>,
 }
 
 /// A setting that stops start-up. Displays as one line: `where: key: problem`.
@@ -235,6 +249,40 @@ impl Settings {
             connect_timeout: seconds("connectTimeoutSeconds", file.connect_timeout_seconds, defaults.connect_timeout)?,
         };
 
+        let limits = crate::server::Limits::default();
+        let server = crate::server::Limits {
+            header_read_timeout: seconds(
+                "headerReadTimeoutSeconds",
+                file.header_read_timeout_seconds,
+                limits.header_read_timeout,
+            )?,
+            idle_timeout: seconds("idleTimeoutSeconds", file.idle_timeout_seconds, limits.idle_timeout)?,
+            shutdown_deadline: seconds(
+                "shutdownDeadlineSeconds",
+                file.shutdown_deadline_seconds,
+                limits.shutdown_deadline,
+            )?,
+            max_connections: match file.max_connections {
+                Some(0) => return Err(file_error("maxConnections", "must be at least 1".into())),
+                Some(n) => n,
+                None => limits.max_connections,
+            },
+        };
+        let allowed_hosts = match env("ALLOWED_HOSTS") {
+            Some(list) => list.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect(),
+            None => file.allowed_hosts.unwrap_or_default().iter().map(|h| h.trim().to_ascii_lowercase()).collect(),
+        };
+        let cookie_secret = match env("COOKIE_SECRET") {
+            Some(secret) => Some(SecretString::from(secret)),
+            None => file.cookie_secret,
+        };
+        if cookie_secret.as_ref().is_some_and(|s| s.expose_secret().len() < 32) {
+            return Err(ConfigError {
+                source_name: file_name.clone(),
+                key: "cookieSecret",
+                problem: "must be at least 32 characters (it signs the sign-in's state)".into(),
+            });
+        }
         let failed_attempts_per_minute = match file.failed_attempts_per_minute {
             Some(0) => {
                 return Err(file_error("failedAttemptsPerMinute", "must be at least 1".into()));
@@ -260,6 +308,9 @@ impl Settings {
             state_lifetime: DEFAULT_STATE_LIFETIME,
             failed_attempts_per_minute,
             request_timeout: upstream.request_timeout(),
+            server,
+            allowed_hosts,
+            cookie_secret,
             config_path: config_path.to_owned(),
             static_dir: PathBuf::from("static"),
         })
@@ -285,6 +336,9 @@ impl Settings {
             state_lifetime: DEFAULT_STATE_LIFETIME,
             failed_attempts_per_minute: DEFAULT_FAILED_ATTEMPTS_PER_MINUTE,
             request_timeout: UpstreamLimits::default().request_timeout(),
+            server: crate::server::Limits::default(),
+            allowed_hosts: Vec::new(),
+            cookie_secret: None,
             config_path: PathBuf::from("config.json"),
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
         }

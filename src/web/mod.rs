@@ -29,15 +29,16 @@ pub mod views;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRef, Request};
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, map_response_with_state};
+use axum::middleware::{self, Next, map_response_with_state};
+use axum::response::Response;
 use axum::routing::{get, post};
-use axum::serve::{ListenerExt, TapIo};
 use axum_extra::extract::cookie::Key;
 use secrecy::ExposeSecret;
 use sha2::Digest;
@@ -54,6 +55,7 @@ use crate::exchange::{self, Exchange, Field};
 use crate::grant::Grant;
 use crate::sandbox::{self, Sandbox};
 use crate::secrets::Scrubber;
+use crate::server;
 use crate::settings::{Settings, join};
 use crate::token::{self, ClientCredentials, TokenResponse};
 use error::AppError;
@@ -88,6 +90,9 @@ struct Inner {
     layout: Layout,
     /// The start page with an empty form, rendered once.
     index_html: Bytes,
+    /// Requests in flight outside the sandbox: at shutdown the listener keeps accepting (the app's
+    /// own calls to its sandbox) until they are done.
+    busy: Arc<AtomicUsize>,
 }
 
 impl FromRef<AppState> for Key {
@@ -134,6 +139,7 @@ impl AppState {
             cookie_key,
             layout,
             index_html,
+            busy: Arc::default(),
         })))
     }
 
@@ -233,7 +239,9 @@ pub fn app(state: AppState) -> Router {
         .route("/revoke", post(revoke::revoke))
         .nest_service("/static", ServeDir::new(&state.0.settings.static_dir));
     if let Some(sandbox) = &state.0.sandbox {
-        router = router.nest("/sandbox", sandbox::router(sandbox.clone()));
+        router = router
+            .layer(middleware::from_fn_with_state(state.0.busy.clone(), count_busy))
+            .nest("/sandbox", sandbox::router(sandbox.clone()));
     }
     // Listed innermost first: the last layer sees the request first and the response last.
     router
@@ -259,26 +267,27 @@ async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
 }
 
-/// Runs the app on `listener` until `shutdown` completes, then finishes requests in flight.
+/// Counts the requests in flight that are not the sandbox's own (see [`Inner::busy`]).
+async fn count_busy(State(busy): State<Arc<AtomicUsize>>, request: Request, next: Next) -> Response {
+    struct Done(Arc<AtomicUsize>);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    busy.fetch_add(1, Ordering::AcqRel);
+    let _done = Done(busy);
+    next.run(request).await
+}
+
+/// Runs the app on `listener` until `shutdown` completes, then finishes requests in flight (in
+/// sandbox mode, serving the app's own calls to the sandbox until they are done).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(without_nagle(listener), service).with_graceful_shutdown(shutdown).await
-}
-
-/// Accepted connections send each write at once (`TCP_NODELAY`). Without it, a response written in
-/// two parts (headers, then a file's body, as `ServeDir` does) waits for the client's delayed ACK:
-/// up to 40 ms per static file. (The benchmark found it: 859 stylesheet requests a second.)
-pub fn without_nagle(
-    listener: tokio::net::TcpListener,
-) -> TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
-    fn set_nodelay(stream: &mut tokio::net::TcpStream) {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    }
-    listener.tap_io(set_nodelay as fn(&mut tokio::net::TcpStream))
+    let limits = state.0.settings.server;
+    let busy = state.0.sandbox.is_some().then(|| state.0.busy.clone());
+    server::serve(listener, app(state), limits, shutdown, busy).await
 }

@@ -1,0 +1,262 @@
+//! The listener: HTTP/1.1 only, with the bounds a server facing untrusted clients needs and
+//! `axum::serve` does not set. For every connection:
+//! - the request head must arrive within [`Limits::header_read_timeout`] (hyper's own timer, armed
+//!   when the connection opens and again after each answer, so it also closes a silent or idle
+//!   keep-alive connection);
+//! - a connection on which no byte moves either way for [`Limits::idle_timeout`] is dropped (a
+//!   client that stops reading its answer cannot hold it for ever);
+//! - at most [`Limits::max_connections`] are open at once; past that a new one is closed at once,
+//!   so file descriptors never run out and the ones being served keep being served;
+//! - `TCP_NODELAY` is set (see [`accept`]).
+//!
+//! On shutdown it asks every connection to finish its request in flight and close, and returns
+//! once they have, or after [`Limits::shutdown_deadline`] whatever clients still hold. It stops
+//! accepting at once, unless told to keep accepting while some requests are still busy (`busy`):
+//! in sandbox mode the app's requests in flight call the emulator on this same listener, and must
+//! still reach it. Connections accepted then are served one request each.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt;
+
+/// The bounds of [`serve`]; [`Limits::default`] is what a laptop user never notices.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// The most a client may take to send a request head, counted from when the server waits
+    /// for one (connection opened, or the previous answer sent).
+    pub header_read_timeout: Duration,
+    /// A connection with no byte read or written for this long is dropped.
+    pub idle_timeout: Duration,
+    /// Open connections at most; one more is closed at once.
+    pub max_connections: usize,
+    /// After the shutdown signal, how long requests in flight may take before the server returns.
+    pub shutdown_deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: default_max_connections(),
+            shutdown_deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Half the process's file descriptor limit (the other half is for the app's own outbound
+/// connections, files and logs), between 64 and 10,000: 512 under the common `ulimit -n 1024`.
+fn default_max_connections() -> usize {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit(2) writes into the struct we pass.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+            return usize::try_from(limit.rlim_cur / 2).unwrap_or(10_000).clamp(64, 10_000);
+        }
+    }
+    512
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then drains as described above.
+/// Handlers can read the peer's address with `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    busy: Option<Arc<AtomicUsize>>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop, stopping) = watch::channel(false);
+    let mut shutdown = pin!(shutdown);
+    let mut deadline = None;
+    loop {
+        let (stream, peer) = match deadline {
+            None => tokio::select! {
+                () = &mut shutdown => {
+                    let _ = stop.send(true);
+                    deadline = Some(tokio::time::Instant::now() + limits.shutdown_deadline);
+                    continue;
+                }
+                accepted = accept(&listener) => accepted,
+            },
+            Some(deadline) => {
+                let still_busy = busy.as_ref().is_some_and(|b| b.load(Ordering::Acquire) > 0);
+                if !still_busy || tokio::time::Instant::now() >= deadline {
+                    break;
+                }
+                match tokio::time::timeout(Duration::from_millis(5), accept(&listener)).await {
+                    Ok(accepted) => accepted,
+                    Err(_) => continue,
+                }
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(max = limits.max_connections, "connection limit reached: closing a new connection");
+            drop(stream);
+            continue;
+        };
+        let router = router.clone();
+        let stopping = stopping.clone();
+        let draining = deadline.is_some();
+        tokio::spawn(async move {
+            serve_connection(stream, peer, router, limits, stopping, draining).await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + limits.shutdown_deadline);
+    // Every connection task holds a slot: all slots back means all connections are done.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout_at(deadline, slots.acquire_many(all)).await.is_err() {
+        tracing::warn!(
+            open = limits.max_connections - slots.available_permits(),
+            "shutdown deadline reached: exiting with connections still open"
+        );
+    }
+    Ok(())
+}
+
+/// The next connection, with `TCP_NODELAY` set: without it a response written in two parts
+/// (headers, then a file's body, as `ServeDir` does) waits for the client's delayed ACK, up to
+/// 40 ms per static file. Accept errors (such as running out of file descriptors) are logged and
+/// retried after a short pause, never fatal.
+async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%error, "cannot set TCP_NODELAY");
+                }
+                return (stream, peer);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    limits: Limits,
+    mut stopping: watch::Receiver<bool>,
+    draining: bool,
+) {
+    let started = Instant::now();
+    let last_activity = Arc::new(AtomicU64::new(0));
+    let io = TokioIo::new(Tracked { inner: stream, started, last_activity: last_activity.clone() });
+    let service = router.map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        // Accepted while shutting down: one request, then close.
+        .keep_alive(!draining)
+        .serve_connection(io, TowerToHyperService::new(service));
+    let mut connection = pin!(connection);
+    let idle = async {
+        loop {
+            let quiet = started.elapsed().saturating_sub(Duration::from_millis(last_activity.load(Ordering::Relaxed)));
+            if quiet >= limits.idle_timeout {
+                return;
+            }
+            tokio::time::sleep(limits.idle_timeout - quiet).await;
+        }
+    };
+    let mut idle = pin!(idle);
+    tokio::select! {
+        result = connection.as_mut() => return log_end(result),
+        () = &mut idle => return tracing::debug!("idle connection dropped"),
+        _ = stopping.wait_for(|stop| *stop), if !draining => connection.as_mut().graceful_shutdown(),
+    }
+    // Shutting down: the request in flight may finish (within the deadline set by `serve`).
+    tokio::select! {
+        result = connection => log_end(result),
+        () = idle => tracing::debug!("idle connection dropped during shutdown"),
+    }
+}
+
+fn log_end(result: Result<(), hyper::Error>) {
+    if let Err(error) = result {
+        tracing::debug!(%error, "connection ended with an error");
+    }
+}
+
+/// A stream that notes when a byte last moved, for the idle timeout.
+struct Tracked {
+    inner: TcpStream,
+    started: Instant,
+    last_activity: Arc<AtomicU64>,
+}
+
+impl Tracked {
+    fn touch(&self) {
+        self.last_activity.store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.touch();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
