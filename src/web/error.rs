@@ -48,6 +48,9 @@ pub enum AppError {
     /// 400 or 403: the browser came back to `/oauth-callback` with something wrong.
     #[error("authorization callback: {0:?}")]
     Callback(CallbackProblem),
+    /// 421: a `Host` this app does not answer to (DNS rebinding, or a misdirected request).
+    #[error("request for another host refused")]
+    MisdirectedHost,
     /// 403: a credential-taking POST from another site's page.
     #[error("cross-site request refused")]
     CrossSite,
@@ -170,6 +173,15 @@ impl AppError {
                 return ErrorPage { explanation: (**explanation).clone(), exchange: Some((**exchange).clone()) };
             }
             AppError::Callback(problem) => callback_page(problem),
+            AppError::MisdirectedHost => Explanation::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "This address is not served here",
+                "The request named a host (in its Host header) that this app does not answer to. It answers \
+                 to localhost, 127.0.0.1 and [::1] on its own port, the host of its callback URL, and the hosts \
+                 its operator allows. Refusing other names stops a web page from reaching it through a DNS name \
+                 of its own (DNS rebinding).",
+                "Open the app at http://localhost and its port, or add this host to allowedHosts (ALLOWED_HOSTS).",
+            ),
             AppError::CrossSite => Explanation::new(
                 StatusCode::FORBIDDEN,
                 "Cross-site request refused",

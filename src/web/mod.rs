@@ -90,6 +90,8 @@ struct Inner {
     layout: Layout,
     /// The start page with an empty form, rendered once.
     index_html: Bytes,
+    /// The `Host` values the app answers to.
+    allowed_hosts: Arc<protect::AllowedHosts>,
     /// Requests in flight outside the sandbox: at shutdown the listener keeps accepting (the app's
     /// own calls to its sandbox) until they are done.
     busy: Arc<AtomicUsize>,
@@ -127,6 +129,8 @@ impl AppState {
             .finalize();
         let cookie_key = Key::from(digest.as_slice());
         let layout = Layout::new(&server, &settings.config_path);
+        let allowed_hosts =
+            Arc::new(protect::AllowedHosts::new(local_addr, callback_url.as_deref(), &settings.allowed_hosts));
         let index_html = Bytes::from(IndexTemplate::new(&layout).render()?);
         let failed_attempts = FailedAttempts::new(settings.failed_attempts_per_minute);
         Ok(AppState(Arc::new(Inner {
@@ -140,6 +144,7 @@ impl AppState {
             layout,
             index_html,
             busy: Arc::default(),
+            allowed_hosts,
         })))
     }
 
@@ -249,7 +254,7 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.0.settings.request_timeout))
-        .layer(middleware::from_fn(protect::protect))
+        .layer(middleware::from_fn_with_state(state.0.allowed_hosts.clone(), protect::protect))
         .layer(map_response_with_state(state.clone(), error::render_error_pages))
         .layer(
             TraceLayer::new_for_http()

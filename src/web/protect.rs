@@ -4,10 +4,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -37,16 +37,69 @@ pub fn security_headers() -> [(HeaderName, HeaderValue); 4] {
     ]
 }
 
-/// Every request passes here, once: a request target over [`MAX_URI_BYTES`] gets 414, headers
-/// over [`MAX_HEADER_BYTES`] 431 (hyper's own, larger limits stop anything bigger), a
-/// credential-taking POST from another site 403. Every response leaves with the
-/// [`security_headers`], and `Cache-Control: no-store` where it takes or shows a credential.
-/// (Placed inside the error-page renderer, so these refusals become HTML pages too.)
-pub async fn protect(request: Request, next: Next) -> Response {
+/// The `Host` values the app answers to (lower-case): `localhost`, `127.0.0.1` and `[::1]` with the
+/// listening port, the callback's host, and the operator's `allowedHosts` (an entry without a port
+/// matches any port). Anything else is a DNS-rebinding page or a misdirected request.
+#[derive(Clone, Debug)]
+pub struct AllowedHosts {
+    exact: Vec<String>,
+    any_port: Vec<String>,
+}
+
+impl AllowedHosts {
+    /// The hosts for an app listening on `local_addr` with callback `callback` and operator list
+    /// `extra`. The listening address itself counts too, unless it is a wildcard.
+    pub fn new(local_addr: std::net::SocketAddr, callback: Option<&str>, extra: &[String]) -> AllowedHosts {
+        let port = local_addr.port();
+        let mut exact: Vec<String> =
+            ["localhost", "127.0.0.1", "[::1]"].iter().map(|h| format!("{h}:{port}")).collect();
+        if !local_addr.ip().is_unspecified() {
+            exact.push(local_addr.to_string());
+        }
+        if port == 80 {
+            exact.extend(["localhost", "127.0.0.1", "[::1]"].map(String::from));
+        }
+        if let Some(url) = callback.and_then(|c| url::Url::parse(c).ok()) {
+            let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+            match url.port() {
+                Some(port) => exact.push(format!("{host}:{port}")),
+                None => exact.push(host),
+            }
+        }
+        let (with_port, any_port): (Vec<String>, Vec<String>) = extra
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .partition(|h| h.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) && !h.ends_with(']'));
+        exact.extend(with_port);
+        AllowedHosts { exact, any_port }
+    }
+
+    /// True when `host` (a `Host` header value) is one of them.
+    pub fn allows(&self, host: &str) -> bool {
+        let host = host.trim().to_ascii_lowercase();
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if !host.ends_with(']') && port.parse::<u16>().is_ok() => name,
+            _ => host.as_str(),
+        };
+        self.exact.contains(&host) || self.any_port.iter().any(|h| h == name)
+    }
+}
+
+/// Every request passes here, once: a `Host` the app does not answer to gets 421 (except
+/// `/healthcheck`, which monitors reach by any name and which shows nothing), a request target
+/// over [`MAX_URI_BYTES`] 414, headers over [`MAX_HEADER_BYTES`] 431 (hyper's own, larger limits
+/// stop anything bigger), a credential-taking POST from another site 403. Every response leaves
+/// with the [`security_headers`], and `Cache-Control: no-store` where it takes or shows a
+/// credential. (Placed inside the error-page renderer, so these refusals become HTML pages too.)
+pub async fn protect(State(hosts): State<Arc<AllowedHosts>>, request: Request, next: Next) -> Response {
     let no_store = shows_or_takes_credentials(request.uri().path());
     let uri_bytes = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
     let header_bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
-    let mut response = if uri_bytes > MAX_URI_BYTES {
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let mut response = if !hosts.allows(host) && request.uri().path() != "/healthcheck" {
+        tracing::warn!("request for another host refused");
+        AppError::MisdirectedHost.into_response()
+    } else if uri_bytes > MAX_URI_BYTES {
         StatusCode::URI_TOO_LONG.into_response()
     } else if header_bytes > MAX_HEADER_BYTES {
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response()
@@ -68,15 +121,16 @@ pub async fn protect(request: Request, next: Next) -> Response {
 
 /// True when a browser says this request comes from another site.
 ///
-/// `Sec-Fetch-Site`, which browsers set themselves, decides when present: `cross-site` is foreign,
-/// anything else is not. (It must come first: under `Referrer-Policy: no-referrer`, which this app
+/// `Sec-Fetch-Site`, which browsers set themselves, decides when present: only `same-origin` and
+/// `none` (typed or bookmarked) are at home; `same-site` is another port or subdomain, another
+/// app on this machine, so it is foreign too. (It must come first: under `Referrer-Policy: no-referrer`, which this app
 /// sends, Chromium posts same-origin forms with `Origin: null`.) Without it, an `Origin` whose host
 /// and port differ from the request's `Host`, or `Origin: null`, is foreign. Requests with neither
 /// header (curl, scripts) are not cross-site.
 pub fn is_cross_site(headers: &HeaderMap) -> bool {
     let value = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     if let Some(site) = value(HeaderName::from_static("sec-fetch-site")) {
-        return site.eq_ignore_ascii_case("cross-site");
+        return !(site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none"));
     }
     let Some(origin) = value(header::ORIGIN) else { return false };
     let origin_host = url::Url::parse(origin).ok().and_then(|url| {
@@ -203,6 +257,28 @@ mod tests {
         assert!(is_cross_site(&headers(&[("host", "localhost:3000"), ("origin", "http://localhost:3001")])));
         assert!(is_cross_site(&headers(&[("host", "localhost:3000"), ("origin", "null")])));
         assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        // Another local web app on another port is "same-site", not same-origin.
+        assert!(is_cross_site(&headers(&[
+            ("host", "localhost:3000"),
+            ("origin", "http://localhost:3001"),
+            ("sec-fetch-site", "same-site")
+        ])));
+    }
+
+    #[test]
+    fn only_loopback_names_on_the_port_the_callback_and_the_operators_hosts_are_allowed() {
+        let hosts = AllowedHosts::new(
+            "127.0.0.1:3000".parse().unwrap(),
+            Some("https://app.example/oauth-callback"),
+            &["lan-box".into()],
+        );
+        for host in ["localhost:3000", "127.0.0.1:3000", "[::1]:3000", "LOCALHOST:3000", "app.example", "lan-box:8080"]
+        {
+            assert!(hosts.allows(host), "{host}");
+        }
+        for host in ["evil.example:3000", "localhost:3001", "127.0.0.1", "", "app.example:3000", "[::1]"] {
+            assert!(!hosts.allows(host), "{host}");
+        }
     }
 
     #[test]

@@ -321,7 +321,8 @@ async fn a_client_too_slow_to_send_its_body_gets_408() {
     settings.request_timeout = Duration::from_millis(500);
     let app = spawn_app(settings).await;
     let mut socket = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
-    let head = "POST /oauth-callback HTTP/1.1\r\nHost: test\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nusername=";
+    let host = app.address.trim_start_matches("http://");
+    let head = format!("POST /oauth-callback HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nusername=");
     socket.write_all(head.as_bytes()).await.unwrap();
     let mut answer = vec![0u8; 8192];
     let started = std::time::Instant::now();

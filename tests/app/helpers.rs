@@ -243,11 +243,16 @@ impl RawPage {
     }
 }
 
-/// Sends `request` as bytes, exactly as given, and reads the answer until the server closes.
+/// Sends `request` as bytes, exactly as given (but for `Host: test`, which becomes the app's own
+/// address), and reads the answer until the server closes.
 pub async fn raw_request(address: &str, request: &[u8]) -> RawPage {
     let address = address.trim_start_matches("http://");
     let mut socket = tokio::net::TcpStream::connect(address).await.expect("connect");
-    socket.write_all(request).await.expect("write");
+    let request = match request.windows(12).position(|w| w == b"\r\nHost: test") {
+        Some(at) => [&request[..at + 8], address.as_bytes(), &request[at + 12..]].concat(),
+        None => request.to_vec(),
+    };
+    socket.write_all(&request).await.expect("write");
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
     // A server that answers early may reset instead of reading the rest: what arrived counts.
