@@ -12,8 +12,10 @@
 //! - [`secrets`]: masking and scrubbing of secrets on display;
 //! - [`server`]: the HTTP/1.1 listener, with its timeouts, connection limit and shutdown deadline;
 //! - [`grant`]: the grants of RFC 6749, named once;
+//! - [`attempts`]: the limit on password attempts per client (the app's and the sandbox's);
 //! - [`token`]: the OAuth 2.0 token requests (copy this file into your own project).
 
+pub mod attempts;
 pub mod authorization_server;
 pub mod bitbucket;
 pub mod diagnosis;

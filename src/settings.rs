@@ -283,12 +283,19 @@ impl Settings {
                 problem: "must be at least 32 characters (it signs the sign-in's state)".into(),
             });
         }
-        let failed_attempts_per_minute = match file.failed_attempts_per_minute {
-            Some(0) => {
-                return Err(file_error("failedAttemptsPerMinute", "must be at least 1".into()));
-            }
-            Some(n) => n,
-            None => DEFAULT_FAILED_ATTEMPTS_PER_MINUTE,
+        let failed_attempts_per_minute = match env("FAILED_ATTEMPTS_PER_MINUTE") {
+            Some(value) => value.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError {
+                source_name: "environment variable FAILED_ATTEMPTS_PER_MINUTE".into(),
+                key: "failedAttemptsPerMinute",
+                problem: format!("{value:?} is not a whole number of at least 1"),
+            })?,
+            None => match file.failed_attempts_per_minute {
+                Some(0) => {
+                    return Err(file_error("failedAttemptsPerMinute", "must be at least 1".into()));
+                }
+                Some(n) => n,
+                None => DEFAULT_FAILED_ATTEMPTS_PER_MINUTE,
+            },
         };
 
         Ok(Settings {

@@ -1,14 +1,14 @@
 //! `POST /api-call`: one of the sample API calls again, with the token the result page holds.
 
 use askama::Template;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::AppState;
 use super::error::AppError;
+use super::form::{FormProblem, StrictForm, is_sendable_token};
 use super::views::{ApiCallTemplate, ApiStepFragment};
 use crate::bitbucket::SampleCall;
 
@@ -25,9 +25,9 @@ pub struct ApiCallForm {
 pub(super) async fn api_call(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
-    form: Result<Form<ApiCallForm>, FormRejection>,
+    form: Result<StrictForm<ApiCallForm>, FormProblem>,
 ) -> Result<Response, AppError> {
-    let Ok(Form(form)) = form else {
+    let Ok(StrictForm(form)) = form else {
         return Err(AppError::BadRequest("The API call form could not be read."));
     };
     let offered = form.call.as_deref().and_then(SampleCall::from_path).filter(|c| state.0.layout.calls.contains(c));
@@ -37,6 +37,9 @@ pub(super) async fn api_call(
     let Some(access_token) = form.access_token.filter(|t| !t.expose_secret().is_empty()) else {
         return Err(AppError::BadRequest("The API call form carried no access token."));
     };
+    if !is_sendable_token(access_token.expose_secret()) {
+        return Err(AppError::BadRequest("An access token is printable ASCII without spaces; this one is not."));
+    }
     let scrubber = state.scrubber().secret(access_token.expose_secret());
     let api = state.call_api(call, access_token.expose_secret(), false, &scrubber).await;
     let html = if headers.get("x-fragment").is_some_and(|v| v == "1") {

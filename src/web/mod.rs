@@ -19,6 +19,7 @@ pub mod api_call;
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod error;
+pub mod form;
 pub mod password;
 pub mod protect;
 pub mod refresh;
@@ -48,6 +49,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::attempts::AttemptLimiter;
 use crate::authorization_server::{self, AuthorizationServer};
 use crate::bitbucket::SampleCall;
 use crate::diagnosis;
@@ -59,7 +61,7 @@ use crate::server;
 use crate::settings::{Settings, join};
 use crate::token::{self, ClientCredentials, TokenResponse};
 use error::AppError;
-use protect::{FailedAttempts, MAX_BODY_BYTES};
+use protect::MAX_BODY_BYTES;
 pub use start_page::HEALTHCHECK_BODY;
 use views::{ApiStep, IndexTemplate, Layout};
 
@@ -82,8 +84,8 @@ struct Inner {
     callback_url: Option<String>,
     /// The emulator, in sandbox mode.
     sandbox: Option<Arc<Sandbox>>,
-    /// Failed password attempts per client, for the 429 limit.
-    failed_attempts: FailedAttempts,
+    /// Password attempts per client, for the 429 limit.
+    attempts: AttemptLimiter,
     /// Signs the state cookie. Derived from the consumer secret, so every instance that shares the
     /// config verifies every other's cookies: no session store.
     cookie_key: Key,
@@ -132,9 +134,9 @@ impl AppState {
         let allowed_hosts =
             Arc::new(protect::AllowedHosts::new(local_addr, callback_url.as_deref(), &settings.allowed_hosts));
         let index_html = Bytes::from(IndexTemplate::new(&layout).render()?);
-        let failed_attempts = FailedAttempts::new(settings.failed_attempts_per_minute);
+        let attempts = AttemptLimiter::new(settings.failed_attempts_per_minute);
         Ok(AppState(Arc::new(Inner {
-            failed_attempts,
+            attempts,
             settings,
             http,
             server,

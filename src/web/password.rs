@@ -5,8 +5,7 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{ConnectInfo, Form, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
@@ -14,8 +13,9 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::AppError;
+use super::form::{FormProblem, StrictForm};
 use super::result::show_token;
-use super::start_page::{describe_rejection, form_error};
+use super::start_page::form_error;
 use crate::exchange::Field;
 use crate::grant::Grant;
 
@@ -31,27 +31,27 @@ pub struct PasswordForm {
 pub(super) async fn password_grant(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    form: Result<Form<PasswordForm>, FormRejection>,
+    form: Result<StrictForm<PasswordForm>, FormProblem>,
 ) -> Result<Response, AppError> {
     let form = match form {
-        Ok(Form(form)) => form,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response());
-        }
-        Err(rejection) => return form_error(&state, "", &describe_rejection(&rejection)),
+        Ok(StrictForm(form)) => form,
+        Err(FormProblem::TooLarge) => return Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response()),
+        Err(problem) => return form_error(&state, "", problem.describe()),
     };
-    if let Some(seconds) = state.0.failed_attempts.blocked(peer.ip()) {
-        return Err(AppError::TooManyAttempts(seconds));
-    }
+    // The attempt counts from now, so guesses sent in parallel are counted before any is answered.
+    let attempt = state.0.attempts.begin(peer.ip()).map_err(AppError::TooManyAttempts)?;
     let username = form.username.as_deref().unwrap_or("").trim().to_owned();
     let Some(password) = form.password.filter(|p| !p.expose_secret().trim().is_empty()) else {
         let message = if username.is_empty() { "Enter a username and a password." } else { "Enter a password." };
+        attempt.not_counted();
         return form_error(&state, &username, message);
     };
     if username.is_empty() {
+        attempt.not_counted();
         return form_error(&state, "", "Enter a username.");
     }
     if username.chars().any(char::is_control) {
+        attempt.not_counted();
         return form_error(&state, "", "The username must not contain control characters such as line breaks.");
     }
     tracing::Span::current().record("username", username.as_str());
@@ -66,11 +66,12 @@ pub(super) async fn password_grant(
     let result = state.request_token(Grant::Password, &fields, &scrubber).await;
     // The password has done its job: forget it (SecretString zeroes its memory on drop).
     drop(password);
-    let (exchange, token) = result.inspect_err(|error| {
-        // Only refusals of the user's credentials count toward the limit, not upstream failures.
-        if error.status().is_client_error() {
-            state.0.failed_attempts.record_failure(peer.ip());
-        }
-    })?;
+    // Only refusals of the user's credentials count toward the limit, not upstream failures.
+    match &result {
+        Ok(_) => attempt.succeeded(),
+        Err(error) if !error.status().is_client_error() => attempt.not_counted(),
+        Err(_) => drop(attempt),
+    }
+    let (exchange, token) = result?;
     show_token(&state, Grant::Password, token, exchange, None, scrubber).await
 }

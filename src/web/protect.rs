@@ -2,10 +2,7 @@
 //! security headers, request size limits, refusal of cross-site credential posts, and a limit on
 //! failed credential attempts per client.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
@@ -171,61 +168,6 @@ pub fn shows_or_takes_credentials(path: &str) -> bool {
     ) || path.starts_with("/sandbox/site/oauth2/")
 }
 
-/// Counts failed credential attempts per client over a sliding minute.
-#[derive(Debug)]
-pub struct FailedAttempts {
-    per_minute: u32,
-    window: Duration,
-    seen: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
-}
-
-/// At most this many clients are tracked; past it, the stalest are forgotten.
-const MAX_TRACKED_CLIENTS: usize = 10_000;
-
-impl FailedAttempts {
-    /// Allows `per_minute` failures a minute per client; the next attempt is refused.
-    pub fn new(per_minute: u32) -> FailedAttempts {
-        FailedAttempts { per_minute, window: Duration::from_secs(60), seen: Mutex::default() }
-    }
-
-    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
-        self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// `Some(seconds to wait)` when `client` has used up its failures for now.
-    pub fn blocked(&self, client: IpAddr) -> Option<u64> {
-        let now = Instant::now();
-        let mut seen = self.seen();
-        let failures = seen.get_mut(&client)?;
-        while failures.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
-            failures.pop_front();
-        }
-        if failures.len() < self.per_minute as usize {
-            return None;
-        }
-        let oldest = failures.front().copied().unwrap_or(now);
-        Some((self.window.saturating_sub(now.duration_since(oldest))).as_secs().max(1))
-    }
-
-    /// Records one failed attempt by `client`.
-    pub fn record_failure(&self, client: IpAddr) {
-        let now = Instant::now();
-        let mut seen = self.seen();
-        if seen.len() >= MAX_TRACKED_CLIENTS && !seen.contains_key(&client) {
-            let window = self.window;
-            seen.retain(|_, failures| failures.back().is_some_and(|t| now.duration_since(*t) < window));
-            if seen.len() >= MAX_TRACKED_CLIENTS {
-                seen.clear();
-            }
-        }
-        let failures = seen.entry(client).or_default();
-        failures.push_back(now);
-        while failures.len() > self.per_minute as usize + 1 {
-            failures.pop_front();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,18 +221,5 @@ mod tests {
         for host in ["evil.example:3000", "localhost:3001", "127.0.0.1", "", "app.example:3000", "[::1]"] {
             assert!(!hosts.allows(host), "{host}");
         }
-    }
-
-    #[test]
-    fn failures_block_past_the_limit_and_only_that_client() {
-        let limiter = FailedAttempts::new(3);
-        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        for _ in 0..3 {
-            assert_eq!(limiter.blocked(a), None);
-            limiter.record_failure(a);
-        }
-        let wait = limiter.blocked(a).expect("blocked after 3 failures");
-        assert!((1..=60).contains(&wait), "{wait}");
-        assert_eq!(limiter.blocked(b), None);
     }
 }

@@ -3,14 +3,14 @@
 //! new access token, shown like any other grant's, with the refresh token it came with: a new one
 //! if the server rotates them, or the one in hand if it does not.
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::response::Response;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::AppState;
 use super::error::AppError;
+use super::form::{FormProblem, StrictForm, is_sendable_token};
 use super::result::show_token;
 use super::views::TokenView;
 use crate::exchange::Field;
@@ -28,14 +28,19 @@ pub struct RefreshForm {
 #[tracing::instrument(name = "refresh_token_grant", skip_all)]
 pub(super) async fn refresh(
     State(state): State<AppState>,
-    form: Result<Form<RefreshForm>, FormRejection>,
+    form: Result<StrictForm<RefreshForm>, FormProblem>,
 ) -> Result<Response, AppError> {
-    let Ok(Form(form)) = form else {
+    let Ok(StrictForm(form)) = form else {
         return Err(AppError::BadRequest("The refresh form could not be read."));
     };
     let Some(old_refresh) = form.refresh_token.filter(|t| !t.expose_secret().is_empty()) else {
         return Err(AppError::BadRequest("The refresh form carried no refresh token."));
     };
+    let access_ok =
+        form.access_token.as_ref().is_none_or(|t| t.expose_secret().is_empty() || is_sendable_token(t.expose_secret()));
+    if !is_sendable_token(old_refresh.expose_secret()) || !access_ok {
+        return Err(AppError::BadRequest("A token is printable ASCII without spaces; this one is not."));
+    }
     let old_access = form.access_token.map(|t| t.expose_secret().to_owned()).unwrap_or_default();
     let scrubber = state.scrubber().secret(old_refresh.expose_secret()).secret(&old_access);
     let fields =

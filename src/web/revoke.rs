@@ -3,14 +3,14 @@
 //! call the API with the same token again, to show the server now refuses it.
 
 use askama::Template;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::AppState;
 use super::error::AppError;
+use super::form::{FormProblem, StrictForm, is_sendable_token};
 use super::views::RevokeTemplate;
 use crate::bitbucket::SampleCall;
 use crate::diagnosis;
@@ -26,18 +26,21 @@ pub struct RevokeForm {
 #[tracing::instrument(name = "revocation", skip_all)]
 pub(super) async fn revoke(
     State(state): State<AppState>,
-    form: Result<Form<RevokeForm>, FormRejection>,
+    form: Result<StrictForm<RevokeForm>, FormProblem>,
 ) -> Result<Response, AppError> {
     let Some(endpoint) = state.0.server.revocation.as_ref().map(|e| e.url.clone()) else {
         return Err(AppError::BadRequest("This authorization server has no revocation endpoint."));
     };
-    let Ok(Form(form)) = form else {
+    let Ok(StrictForm(form)) = form else {
         return Err(AppError::BadRequest("The revocation form could not be read."));
     };
     let Some(access_token) = form.access_token.filter(|t| !t.expose_secret().is_empty()) else {
         return Err(AppError::BadRequest("The revocation form carried no access token."));
     };
     let token = access_token.expose_secret();
+    if !is_sendable_token(token) {
+        return Err(AppError::BadRequest("An access token is printable ASCII without spaces; this one is not."));
+    }
     let scrubber = state.scrubber().secret(token);
     let fields = [Field::secret("token", token), Field::plain("token_type_hint", "access_token")];
     let (revocation, result) = exchange::revocation_request(&state.0.http, &endpoint, &state.client(), &fields).await;

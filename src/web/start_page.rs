@@ -4,7 +4,6 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::FormRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
@@ -38,21 +37,6 @@ pub(super) fn form_error(state: &AppState, username: &str, message: &str) -> Res
     page.form_error = Some(message.to_owned());
     page.username = username.to_owned();
     Ok((StatusCode::BAD_REQUEST, Html(page.render()?)).into_response())
-}
-
-/// Says in plain words why axum could not read the form.
-pub(super) fn describe_rejection(rejection: &FormRejection) -> String {
-    match rejection {
-        FormRejection::InvalidFormContentType(_) => {
-            "The form must be sent as application/x-www-form-urlencoded, as the form below does.".into()
-        }
-        FormRejection::FailedToDeserializeForm(_) | FormRejection::FailedToDeserializeFormBody(_) => {
-            "The form could not be read: each field (username, password) must appear once, \
-             as valid UTF-8 and valid percent-encoding."
-                .into()
-        }
-        _ => "The form could not be read.".into(),
-    }
 }
 
 #[cfg(test)]

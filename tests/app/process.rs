@@ -274,12 +274,14 @@ async fn load_200_users_5000_flows_500_idle_connections() {
         idle.push(tokio::net::TcpStream::connect(&host).await.expect("idle connection"));
     }
 
-    let client = reqwest::Client::builder().pool_max_idle_per_host(USERS).build().unwrap();
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut users = Vec::new();
-    for _ in 0..USERS {
-        let (client, next, url) = (client.clone(), next.clone(), format!("{}/oauth-callback", binary.address));
+    for user in 0..USERS {
+        // Each user from an address of its own (127.0.1.x): the attempt limit is per address.
+        let source = std::net::IpAddr::from([127, 0, 1, user as u8 + 1]);
+        let client = reqwest::Client::builder().local_address(source).build().unwrap();
+        let (next, url) = (next.clone(), format!("{}/oauth-callback", binary.address));
         users.push(tokio::spawn(async move {
             let mut failures = Vec::new();
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < FLOWS {
