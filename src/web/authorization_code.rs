@@ -4,7 +4,9 @@
 //! the state, exchanges the code (with the same `redirect_uri` and the PKCE verifier) for a token
 //! and shows it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -84,6 +86,52 @@ fn other_origin(callback: &str, host: &str) -> Option<String> {
     (!callback_host.eq_ignore_ascii_case(host)).then(|| callback.origin().ascii_serialization())
 }
 
+/// The states already used on this instance, each kept until it would have expired anyway; at most
+/// [`UsedStates::CAPACITY`], the oldest forgotten first. Per instance: instances behind one
+/// address that share a `cookieSecret` do not share this list.
+#[derive(Debug)]
+pub struct UsedStates {
+    lifetime: Duration,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    states: HashSet<String>,
+    /// When each was used, oldest first.
+    order: VecDeque<(Instant, String)>,
+}
+
+impl UsedStates {
+    /// The most states remembered (about 100 bytes each).
+    pub const CAPACITY: usize = 100_000;
+
+    /// Remembers used states for `lifetime` (the state's own lifetime).
+    pub fn new(lifetime: Duration) -> UsedStates {
+        UsedStates { lifetime, seen: Mutex::default() }
+    }
+
+    /// True the first time `state` is seen, false after.
+    pub fn first_use(&self, state: &str) -> bool {
+        let now = Instant::now();
+        let mut guard = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Seen { states: set, order } = &mut *guard;
+        while let Some((at, _)) = order.front() {
+            if now.duration_since(*at) < self.lifetime && order.len() < Self::CAPACITY {
+                break;
+            }
+            if let Some((_, old)) = order.pop_front() {
+                set.remove(&old);
+            }
+        }
+        if !set.insert(state.to_owned()) {
+            return false;
+        }
+        order.push_back((now, state.to_owned()));
+        true
+    }
+}
+
 /// What the authorization server puts on the callback URL.
 #[derive(Deserialize)]
 pub struct CallbackParams {
@@ -141,6 +189,10 @@ async fn finish_authorization(
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     if now.saturating_sub(issued.parse().unwrap_or(0)) >= state.0.settings.state_lifetime.as_secs() {
         return problem(CallbackProblem::Expired);
+    }
+    // Single use: a state seen once is spent, whatever came of it (a reload, or a replayed cookie).
+    if !state.0.used_states.first_use(&returned_state) {
+        return problem(CallbackProblem::Replayed);
     }
     let Some(code) = params.code.filter(|c| !c.is_empty()) else {
         return problem(CallbackProblem::NoCode);

@@ -87,6 +87,8 @@ pub enum CallbackProblem {
     StateMismatch,
     /// 400: the sign-in took longer than the state's lifetime.
     Expired,
+    /// 400: this state was used already (a reload of the callback, or a replay).
+    Replayed,
     /// 400: `state` was right but `code` is missing.
     NoCode,
 }
@@ -286,6 +288,12 @@ fn callback_page(problem: &CallbackProblem) -> Explanation {
             "The sign-in took too long",
             "The state given when the sign-in started has expired (it lasts minutes, not hours).",
         ),
+        CallbackProblem::Replayed => bad(
+            "This sign-in has already been completed",
+            "The callback came with a state this app has already seen. A state, like the code beside it, works \
+             once: reloading the callback page (or going back to it) sends both again, and a replayed callback \
+             is refused so that a stolen one cannot be used either.",
+        ),
         CallbackProblem::NoCode => {
             bad("The code is missing", "The callback's state is right, but it carries no code to exchange for a token.")
         }
@@ -355,6 +363,7 @@ mod tests {
             CallbackProblem::NoCookie,
             CallbackProblem::StateMismatch,
             CallbackProblem::Expired,
+            CallbackProblem::Replayed,
             CallbackProblem::NoCode,
         ] {
             assert!(AppError::Callback(problem).status().is_client_error());

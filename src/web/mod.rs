@@ -92,6 +92,8 @@ struct Inner {
     layout: Layout,
     /// The start page with an empty form, rendered once.
     index_html: Bytes,
+    /// States already used: each works once.
+    used_states: authorization_code::UsedStates,
     /// The `Host` values the app answers to.
     allowed_hosts: Arc<protect::AllowedHosts>,
     /// Requests in flight outside the sandbox: at shutdown the listener keeps accepting (the app's
@@ -125,11 +127,23 @@ impl AppState {
             (None, false) => Some(format!("http://localhost:{}/oauth-callback", local_addr.port())),
         };
         let sandbox = settings.sandbox.then(|| Sandbox::new(settings.sandbox_options.clone()));
-        let digest = sha2::Sha512::new()
-            .chain_update(b"bitbucket-password-grant state cookie v1\0")
-            .chain_update(settings.consumer_secret.expose_secret().as_bytes())
-            .finalize();
-        let cookie_key = Key::from(digest.as_slice());
+        // The state cookie's key: from cookieSecret when instances share one, else random per
+        // process. Never from a secret that ships in the repository (the sandbox's is public).
+        let cookie_key = match &settings.cookie_secret {
+            Some(secret) => Key::from(
+                sha2::Sha512::new()
+                    .chain_update(b"bitbucket-password-grant state cookie v2\0")
+                    .chain_update(secret.expose_secret().as_bytes())
+                    .finalize()
+                    .as_slice(),
+            ),
+            None => {
+                use rand::Rng;
+                let bytes: [u8; 64] = rand::rng().random();
+                Key::from(&bytes)
+            }
+        };
+        let settings_state_lifetime = settings.state_lifetime;
         let layout = Layout::new(&server, &settings.config_path);
         let allowed_hosts =
             Arc::new(protect::AllowedHosts::new(local_addr, callback_url.as_deref(), &settings.allowed_hosts));
@@ -147,6 +161,7 @@ impl AppState {
             index_html,
             busy: Arc::default(),
             allowed_hosts,
+            used_states: authorization_code::UsedStates::new(settings_state_lifetime),
         })))
     }
 

@@ -77,7 +77,15 @@ async fn reused_code_is_refused_with_a_clear_400() {
     let (cookie, consent_url) = start_sign_in(&app).await;
     let back = decide(&app, &consent_url, "grant").await;
     assert_eq!(callback(&app, &back, Some(&cookie)).await.status, 200);
-    let again = callback(&app, &back, Some(&cookie)).await;
+    // A reload sends the same state again: refused by the app before the code is even tried.
+    let reload = callback(&app, &back, Some(&cookie)).await;
+    assert_eq!(reload.status, 400, "{}", reload.body);
+    reload.assert_contains("This sign-in has already been completed");
+    // The same code under a fresh sign-in's state reaches the server, which refuses it.
+    let (fresh_cookie, fresh_consent) = start_sign_in(&app).await;
+    let fresh_state = query_param(&fresh_consent, "state").unwrap();
+    let replay = format!("/oauth-callback?code={}&state={fresh_state}", query_param(&back, "code").unwrap());
+    let again = callback(&app, &replay, Some(&fresh_cookie)).await;
     assert_eq!(again.status, 400, "{}", again.body);
     again.assert_html_page();
     again.assert_contains("The authorization code was refused");
