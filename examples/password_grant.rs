@@ -62,7 +62,8 @@ async fn run(args: Args) -> Result<String, String> {
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| e.to_string())?;
         address = listener.local_addr().map_err(|e| e.to_string())?;
         let emulator = sandbox::standalone(settings.sandbox_options.clone());
-        tokio::spawn(async move { axum::serve(listener, emulator).await });
+        let limits = bitbucket_password_grant::server::Limits::default();
+        tokio::spawn(bitbucket_password_grant::server::serve(listener, emulator, limits, std::future::pending(), None));
         eprintln!("(sandbox mode: using the built-in Bitbucket sandbox at http://{address}/sandbox)");
     }
     let discovered = match (&settings.issuer, settings.sandbox) {

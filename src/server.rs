@@ -19,7 +19,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -71,6 +71,26 @@ fn default_max_connections() -> usize {
     512
 }
 
+/// The app's own requests to itself, which must keep being served at shutdown while `busy`
+/// (requests of its users in flight) is above zero: requests under `internal_prefix`.
+#[derive(Clone, Debug)]
+pub struct Drain {
+    /// Requests in flight that may still call `internal_prefix`.
+    pub busy: Arc<AtomicUsize>,
+    /// The path prefix of the internal routes, such as `/sandbox/`.
+    pub internal_prefix: &'static str,
+}
+
+/// How far shutdown has gone; each connection watches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Serving,
+    /// Users' connections finish their request and close; internal ones go on.
+    Draining,
+    /// Every connection finishes its request and closes.
+    Closing,
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, then drains as described above.
 /// Handlers can read the peer's address with `ConnectInfo<SocketAddr>`.
 pub async fn serve(
@@ -78,24 +98,25 @@ pub async fn serve(
     router: Router,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    busy: Option<Arc<AtomicUsize>>,
+    drain: Option<Drain>,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let (stop, stopping) = watch::channel(false);
+    let (phase, watching) = watch::channel(Phase::Serving);
     let mut shutdown = pin!(shutdown);
     let mut deadline = None;
+    let internal_prefix = drain.as_ref().map(|d| d.internal_prefix);
     loop {
         let (stream, peer) = match deadline {
             None => tokio::select! {
                 () = &mut shutdown => {
-                    let _ = stop.send(true);
+                    let _ = phase.send(if drain.is_some() { Phase::Draining } else { Phase::Closing });
                     deadline = Some(tokio::time::Instant::now() + limits.shutdown_deadline);
                     continue;
                 }
                 accepted = accept(&listener) => accepted,
             },
             Some(deadline) => {
-                let still_busy = busy.as_ref().is_some_and(|b| b.load(Ordering::Acquire) > 0);
+                let still_busy = drain.as_ref().is_some_and(|d| d.busy.load(Ordering::Acquire) > 0);
                 if !still_busy || tokio::time::Instant::now() >= deadline {
                     break;
                 }
@@ -111,15 +132,15 @@ pub async fn serve(
             continue;
         };
         let router = router.clone();
-        let stopping = stopping.clone();
+        let watching = watching.clone();
         let draining = deadline.is_some();
         tokio::spawn(async move {
-            serve_connection(stream, peer, router, limits, stopping, draining).await;
+            serve_connection(stream, peer, router, limits, (watching, internal_prefix), draining).await;
             drop(slot);
         });
     }
     drop(listener);
-    let _ = stop.send(true);
+    let _ = phase.send(Phase::Closing);
     let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + limits.shutdown_deadline);
     // Every connection task holds a slot: all slots back means all connections are done.
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
@@ -158,13 +179,19 @@ async fn serve_connection(
     peer: SocketAddr,
     router: Router,
     limits: Limits,
-    mut stopping: watch::Receiver<bool>,
+    (mut watching, internal_prefix): (watch::Receiver<Phase>, Option<&'static str>),
     draining: bool,
 ) {
     let started = Instant::now();
     let last_activity = Arc::new(AtomicU64::new(0));
     let io = TokioIo::new(Tracked { inner: stream, started, last_activity: last_activity.clone() });
+    // Whether this connection has carried the app's requests to itself.
+    let internal = Arc::new(AtomicBool::new(false));
+    let marks = internal.clone();
     let service = router.map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        if internal_prefix.is_some_and(|prefix| request.uri().path().starts_with(prefix)) {
+            marks.store(true, Ordering::Relaxed);
+        }
         request.extensions_mut().insert(ConnectInfo(peer));
         request
     });
@@ -188,7 +215,11 @@ async fn serve_connection(
     tokio::select! {
         result = connection.as_mut() => return log_end(result),
         () = &mut idle => return tracing::debug!("idle connection dropped"),
-        _ = stopping.wait_for(|stop| *stop), if !draining => connection.as_mut().graceful_shutdown(),
+        _ = watching.wait_for(|phase| match phase {
+            Phase::Serving => false,
+            Phase::Draining => !internal.load(Ordering::Relaxed),
+            Phase::Closing => true,
+        }), if !draining => connection.as_mut().graceful_shutdown(),
     }
     // Shutting down: the request in flight may finish (within the deadline set by `serve`).
     tokio::select! {

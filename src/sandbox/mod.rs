@@ -32,6 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::attempts::AttemptLimiter;
 use store::{Grant, Issued, Store};
 
 /// The sandbox's demo consumer (private, with a callback URL), shipped in `config.json`.
@@ -45,7 +46,10 @@ pub const DEMO_PASSWORD: &str = "demo";
 /// Bitbucket's access-token lifetime: two hours.
 pub const BITBUCKET_EXPIRES_IN: Duration = Duration::from_secs(7200);
 /// At most this many codes, access tokens and refresh tokens are kept; past it, the oldest go.
-pub const MAX_ISSUED: usize = 100_000;
+pub const MAX_ISSUED: usize = 40_000;
+/// About the most memory each of the sandbox's three stores (codes, access and refresh tokens) may
+/// use; past it, the oldest entries go.
+pub const MAX_STORE_BYTES: usize = 8 * 1024 * 1024;
 /// Scopes every sandbox consumer is granted.
 pub const DEMO_SCOPES: &str = "account email repository";
 
@@ -107,6 +111,8 @@ pub struct SandboxOptions {
     /// Where the consent page sends the browser back: the consumers' callback URL. The app uses
     /// the path alone, so the browser stays on the origin it started from.
     pub callback_url: String,
+    /// Password attempts per client address a minute before the token endpoint answers 429.
+    pub failed_attempts_per_minute: u32,
 }
 
 impl Default for SandboxOptions {
@@ -116,21 +122,25 @@ impl Default for SandboxOptions {
             access_token_lifetime: BITBUCKET_EXPIRES_IN,
             code_lifetime: Duration::from_secs(300),
             callback_url: "/oauth-callback".into(),
+            failed_attempts_per_minute: 10,
         }
     }
 }
 
 /// The emulator's state: its options and what it has issued.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Sandbox {
     pub(crate) options: SandboxOptions,
     issued: Mutex<Issued>,
+    /// Password attempts per client address, as the app limits its own.
+    pub(crate) attempts: AttemptLimiter,
 }
 
 impl Sandbox {
     /// A sandbox with the given options.
     pub fn new(options: SandboxOptions) -> Arc<Sandbox> {
-        Arc::new(Sandbox { options, issued: Mutex::default() })
+        let attempts = AttemptLimiter::new(options.failed_attempts_per_minute);
+        Arc::new(Sandbox { options, issued: Mutex::default(), attempts })
     }
 
     fn issued(&self) -> std::sync::MutexGuard<'_, Issued> {

@@ -1,11 +1,12 @@
 //! `POST /site/oauth2/access_token`: Bitbucket's token endpoint, for the four grants it has known.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine;
 use serde_json::Value;
@@ -45,6 +46,7 @@ fn authenticate_client(headers: &HeaderMap) -> Result<&'static Consumer, Refusal
 /// `POST /site/oauth2/access_token`: the four grants bitbucket.org has known.
 pub(super) async fn access_token(
     State(sandbox): State<Arc<Sandbox>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, Refusal> {
@@ -57,8 +59,18 @@ pub(super) async fn access_token(
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
     match field("grant_type") {
         "password" => {
+            // Counted before the password is looked at, as the app counts its own attempts.
+            let client = peer.ip();
+            let attempt = sandbox.attempts.begin(client).map_err(|seconds| {
+                Refusal::oauth(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "invalid_request",
+                    format!("Too many failed attempts from this address; retry after {seconds} seconds."),
+                )
+            })?;
             let valid = field("username") == DEMO_USERNAME && field("password") == DEMO_PASSWORD;
             if sandbox.options.password_grant && valid {
+                attempt.succeeded();
                 Ok(Json(sandbox.issue(DEMO_USERNAME, consumer.key, "password", true)))
             } else {
                 // What bitbucket.org answered to a wrong password, and to every password since 2022.

@@ -310,6 +310,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.0.settings.server;
-    let busy = state.0.sandbox.is_some().then(|| state.0.busy.clone());
-    server::serve(listener, app(state), limits, shutdown, busy).await
+    let drain =
+        state.0.sandbox.is_some().then(|| server::Drain { busy: state.0.busy.clone(), internal_prefix: "/sandbox/" });
+    server::serve(listener, app(state), limits, shutdown, drain).await
 }

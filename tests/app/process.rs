@@ -264,8 +264,18 @@ async fn load_200_users_5000_flows_500_idle_connections() {
     const USERS: usize = 200;
     const FLOWS: usize = 5_000;
     const IDLE: usize = 500;
-    let binary =
-        Binary::start(&[("RUST_LOG", "warn,bitbucket_password_grant=info,bitbucket_password_grant::web=warn")]);
+    // The idle connections must outlive the run: a request-head deadline longer than the test.
+    let config = std::env::temp_dir().join(format!("load-config-{}.json", std::process::id()));
+    std::fs::write(
+        &config,
+        r#"{"consumerKey": "sandbox-consumer-key", "consumerSecret": "sandbox-consumer-secret",
+            "sandbox": true, "headerReadTimeoutSeconds": 120}"#,
+    )
+    .unwrap();
+    let binary = Binary::start_with(
+        &["--config", config.to_str().unwrap()],
+        &[("RUST_LOG", "warn,bitbucket_password_grant=info,bitbucket_password_grant::web=warn")],
+    );
     let host = binary.address.trim_start_matches("http://").to_owned();
     let rss_idle = binary.rss_kib();
 
