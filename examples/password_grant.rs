@@ -50,9 +50,12 @@ async fn run(args: Args) -> Result<String, String> {
     let settings = Settings::load(&args.config, |name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
     let password = match std::env::var("BB_PASSWORD") {
         Ok(password) => SecretString::from(password),
+        Err(_) if !std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            return Err("no terminal to ask for the password on: set BB_PASSWORD".into());
+        }
         Err(_) => rpassword::prompt_password(format!("Password for {}: ", args.username))
             .map(SecretString::from)
-            .map_err(|e| format!("cannot read the password ({e}); with no terminal, set BB_PASSWORD"))?,
+            .map_err(|e| format!("cannot read the password ({e}); set BB_PASSWORD instead"))?,
     };
     let http =
         token::http_client(settings.upstream.connect_timeout, settings.upstream.timeout).map_err(|e| e.to_string())?;

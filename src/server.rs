@@ -77,6 +77,9 @@ fn default_max_connections() -> usize {
 pub struct Drain {
     /// Requests in flight that may still call `internal_prefix`.
     pub busy: Arc<AtomicUsize>,
+    /// Set when shutdown begins: the app then refuses new requests of its users (503) so that
+    /// `busy` only goes down.
+    pub draining: Arc<AtomicBool>,
     /// The path prefix of the internal routes, such as `/sandbox/`.
     pub internal_prefix: &'static str,
 }
@@ -109,6 +112,9 @@ pub async fn serve(
         let (stream, peer) = match deadline {
             None => tokio::select! {
                 () = &mut shutdown => {
+                    if let Some(drain) = &drain {
+                        drain.draining.store(true, Ordering::Release);
+                    }
                     let _ = phase.send(if drain.is_some() { Phase::Draining } else { Phase::Closing });
                     deadline = Some(tokio::time::Instant::now() + limits.shutdown_deadline);
                     continue;

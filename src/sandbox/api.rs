@@ -10,23 +10,52 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Value, json};
 
 use super::store::Grant;
-use super::{Refusal, Sandbox};
+use super::{DEMO_API_TOKEN, DEMO_EMAIL, DEMO_SCOPES, DEMO_USERNAME, Refusal, Sandbox};
 
-/// Checks `Authorization: Bearer …` (the only place Bitbucket accepts a token since 2026).
+/// Checks `Authorization: Bearer …` (the only place Bitbucket accepts an OAuth token since 2026),
+/// or `Authorization: Basic email:api_token`: Bitbucket's scoped API tokens, what scripts use
+/// since app passwords stopped working (not OAuth).
 fn authenticate_bearer(sandbox: &Sandbox, headers: &HeaderMap) -> Result<Grant, Refusal> {
-    let token = headers
+    let (scheme, credentials) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
         .ok_or_else(|| Refusal::api(StatusCode::UNAUTHORIZED, "Authentication required."))?;
+    if scheme.eq_ignore_ascii_case("basic") {
+        return api_token(credentials.trim());
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Refusal::api(StatusCode::UNAUTHORIZED, "Authentication required."));
+    }
+    let token = credentials.trim();
     match sandbox.lookup_access(token) {
         None => Err(Refusal::api(StatusCode::UNAUTHORIZED, "Invalid access token.")),
         Some(grant) if grant.expires_at <= Instant::now() => {
             Err(Refusal::api(StatusCode::UNAUTHORIZED, "Access token expired."))
         }
-        Some(grant) => Ok(grant),
+        Some(grant) => {
+            sandbox.count_api_call(grant.consumer).map_err(|retry_after| Refusal::RateLimited { retry_after })?;
+            Ok(grant)
+        }
+    }
+}
+
+/// HTTP Basic `email:api_token` with the sandbox's demo API token.
+fn api_token(encoded: &str) -> Result<Grant, Refusal> {
+    use base64::Engine;
+    let decoded =
+        base64::engine::general_purpose::STANDARD.decode(encoded).ok().and_then(|b| String::from_utf8(b).ok());
+    match decoded.as_deref().and_then(|pair| pair.split_once(':')) {
+        Some((DEMO_EMAIL, DEMO_API_TOKEN)) => Ok(Grant {
+            username: DEMO_USERNAME.to_owned(),
+            consumer: "(API token)",
+            scopes: DEMO_SCOPES.to_owned(),
+            expires_at: Instant::now() + std::time::Duration::from_secs(3600),
+            redirect_uri: None,
+            pkce_challenge: None,
+        }),
+        Some((_, _)) => Err(Refusal::api(StatusCode::UNAUTHORIZED, "Invalid email or API token.")),
+        None => Err(Refusal::api(StatusCode::UNAUTHORIZED, "Authentication required.")),
     }
 }
 

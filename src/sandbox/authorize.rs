@@ -1,16 +1,62 @@
-//! `GET, POST /site/oauth2/authorize`: Bitbucket's authorization page, where the user approves the
-//! consumer and is sent back to its callback URL with a code (RFC 6749 §4.1.1, §4.1.2).
+//! `GET, POST /site/oauth2/authorize`: Bitbucket's authorization page. The user signs in *here*,
+//! at the authorization server (with a second step for `demo-2fa`), then approves the consumer, and
+//! is sent back to its callback URL with a code (RFC 6749 §4.1.1, §4.1.2). The app never sees the
+//! password typed on this page: that is the grant's whole point.
+//!
+//! The page is one form that walks through three steps, without a session: `sign-in` (username and
+//! password), `two-step` (the code, for `demo-2fa`), `consent` (Grant or Deny). A successful
+//! sign-in gets a short-lived ticket, carried by the next forms instead of the password.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Consumer, DEMO_SCOPES, DEMO_USERNAME, Sandbox, consumer};
+use super::{Consumer, DEMO_PASSWORD, DEMO_USERNAME, Sandbox, TWO_STEP_CODE, TWO_STEP_USERNAME, consumer};
+
+/// How long a sign-in ticket lasts, from the password to the consent.
+const TICKET_LIFETIME: Duration = Duration::from_secs(600);
+/// At most this many tickets are kept; past it the oldest go.
+const MAX_TICKETS: usize = 10_000;
+
+/// Signed-in users between the sign-in and the consent: ticket → (username, second step done,
+/// expiry).
+#[derive(Debug, Default)]
+pub(crate) struct Tickets(Mutex<HashMap<String, (String, bool, Instant)>>);
+
+impl Tickets {
+    fn issue(&self, username: &str, verified: bool) -> String {
+        let ticket = crate::random_token();
+        let mut tickets = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        tickets.retain(|_, (_, _, expires)| *expires > now);
+        if tickets.len() >= MAX_TICKETS
+            && let Some(oldest) = tickets.iter().min_by_key(|(_, (_, _, e))| *e).map(|(k, _)| k.clone())
+        {
+            tickets.remove(&oldest);
+        }
+        tickets.insert(ticket.clone(), (username.to_owned(), verified, now + TICKET_LIFETIME));
+        ticket
+    }
+
+    fn get(&self, ticket: &str) -> Option<(String, bool)> {
+        let tickets = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        tickets.get(ticket).filter(|(_, _, e)| *e > Instant::now()).map(|(u, v, _)| (u.clone(), *v))
+    }
+
+    fn take(&self, ticket: &str) -> Option<(String, bool)> {
+        let found = self.get(ticket);
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(ticket);
+        found
+    }
+}
 
 #[derive(Default, Deserialize)]
 pub(super) struct AuthorizeParams {
@@ -28,29 +74,86 @@ pub(super) struct AuthorizeParams {
     code_challenge: Option<String>,
     #[serde(default)]
     code_challenge_method: Option<String>,
+    /// Scopes asked for (shown; the sandbox grants the consumer's own).
+    #[serde(default)]
+    scope: Option<String>,
+    /// Which form was posted: `sign-in`, `two-step` or `consent`.
+    #[serde(default)]
+    step: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    /// The two-step verification code.
+    #[serde(default)]
+    otp: String,
+    /// The sign-in ticket, after the password.
+    #[serde(default)]
+    ticket: String,
     /// `grant` or `deny` (the consent form only).
     #[serde(default)]
     decision: String,
 }
 
-/// `templates/sandbox_authorize.html`: the sandbox's consent page, or its error page.
+/// Which step the page shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    SignIn,
+    Verify,
+    Consent,
+}
+
+/// `templates/sandbox_authorize.html`: the sandbox's sign-in, two-step or consent page, or its
+/// error page.
 #[derive(Template)]
 #[template(path = "sandbox_authorize.html")]
-struct ConsentTemplate<'a> {
+struct AuthorizeTemplate<'a> {
+    step: Step,
     consumer: Option<&'a Consumer>,
+    /// A request that cannot be served (an HTML page, as Bitbucket shows).
     error: Option<String>,
-    client_id: &'a str,
-    state: &'a str,
-    user: &'a str,
+    /// A sign-in or code that was wrong: the same step again with this message.
+    problem: Option<&'static str>,
+    /// The signed-in user, from the consent step on.
+    user: Option<String>,
+    ticket: String,
+    username: String,
     scopes: Vec<&'a str>,
-    /// The rest of the authorization request, carried through the consent form.
+    /// The authorization request, carried through every form.
     carried: Vec<(&'static str, &'a str)>,
 }
 
-fn consent_response(status: StatusCode, page: ConsentTemplate<'_>) -> Response {
-    match page.render() {
-        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+impl<'a> AuthorizeTemplate<'a> {
+    fn new(step: Step, consumer: &'a Consumer, params: &'a AuthorizeParams) -> Self {
+        AuthorizeTemplate {
+            step,
+            consumer: Some(consumer),
+            error: None,
+            problem: None,
+            user: None,
+            ticket: String::new(),
+            username: String::new(),
+            scopes: consumer.scopes.split_whitespace().collect(),
+            carried: [
+                ("client_id", Some(&params.client_id)),
+                ("response_type", Some(&params.response_type)),
+                ("state", params.state.as_ref()),
+                ("redirect_uri", params.redirect_uri.as_ref()),
+                ("code_challenge", params.code_challenge.as_ref()),
+                ("code_challenge_method", params.code_challenge_method.as_ref()),
+                ("scope", params.scope.as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?.as_str())))
+            .collect(),
+        }
+    }
+
+    fn respond(&self, status: StatusCode) -> Response {
+        match self.render() {
+            Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
     }
 }
 
@@ -78,69 +181,109 @@ fn check_authorize(params: &AuthorizeParams) -> Result<&'static Consumer, String
     Ok(consumer)
 }
 
-fn consent_error(params: &AuthorizeParams, error: String) -> Response {
-    let page = ConsentTemplate {
+fn request_error(error: String) -> Response {
+    let page = AuthorizeTemplate {
+        step: Step::SignIn,
         consumer: None,
         error: Some(error),
-        client_id: &params.client_id,
-        state: "",
-        user: DEMO_USERNAME,
+        problem: None,
+        user: None,
+        ticket: String::new(),
+        username: String::new(),
         scopes: Vec::new(),
         carried: Vec::new(),
     };
-    consent_response(StatusCode::BAD_REQUEST, page)
+    page.respond(StatusCode::BAD_REQUEST)
 }
 
-/// `GET /site/oauth2/authorize`: the consent page. The sandbox's user is always signed in as `demo`.
-pub(super) async fn consent_page(Query(params): Query<AuthorizeParams>) -> Response {
+/// `GET /site/oauth2/authorize`: the sign-in page of the authorization server.
+pub(super) async fn sign_in_page(Query(params): Query<AuthorizeParams>) -> Response {
     match check_authorize(&params) {
-        Ok(consumer) => consent_response(
-            StatusCode::OK,
-            ConsentTemplate {
-                consumer: Some(consumer),
-                error: None,
-                client_id: consumer.key,
-                state: params.state.as_deref().unwrap_or(""),
-                user: DEMO_USERNAME,
-                scopes: DEMO_SCOPES.split_whitespace().collect(),
-                carried: [
-                    ("redirect_uri", &params.redirect_uri),
-                    ("code_challenge", &params.code_challenge),
-                    ("code_challenge_method", &params.code_challenge_method),
-                ]
-                .into_iter()
-                .filter_map(|(name, value)| Some((name, value.as_deref()?)))
-                .collect(),
-            },
-        ),
-        Err(error) => consent_error(&params, error),
+        Ok(consumer) => AuthorizeTemplate::new(Step::SignIn, consumer, &params).respond(StatusCode::OK),
+        Err(error) => request_error(error),
     }
 }
 
-/// `POST /site/oauth2/authorize`: Grant or Deny, then back to the consumer's callback URL with
-/// `code` and `state`, or `error=access_denied` (RFC 6749 §4.1.2).
-pub(super) async fn consent_decision(State(sandbox): State<Arc<Sandbox>>, body: Bytes) -> Response {
-    let params: AuthorizeParams = match serde_urlencoded::from_bytes(&body) {
-        Ok(params) => params,
-        Err(_) => {
-            return consent_error(&AuthorizeParams::default(), "Malformed consent form".into());
-        }
+/// `POST /site/oauth2/authorize`: the next step of the page (see the module's documentation);
+/// after the consent, back to the consumer's callback URL with `code` and `state`, or with
+/// `error=access_denied` (RFC 6749 §4.1.2).
+pub(super) async fn next_step(
+    State(sandbox): State<Arc<Sandbox>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    let Ok(params) = serde_urlencoded::from_bytes::<AuthorizeParams>(&body) else {
+        return request_error("Malformed form".into());
     };
     let consumer = match check_authorize(&params) {
         Ok(consumer) => consumer,
-        Err(error) => return consent_error(&params, error),
+        Err(error) => return request_error(error),
     };
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    if params.decision == "grant" {
-        let code = sandbox.issue_code(consumer.key, params.redirect_uri.clone(), params.code_challenge.clone());
-        query.append_pair("code", &code);
-    } else {
-        query.append_pair("error", "access_denied");
-        query.append_pair("error_description", "The user denied access.");
+    let page = |step| AuthorizeTemplate::new(step, consumer, &params);
+    match params.step.as_str() {
+        "sign-in" => {
+            // The same limit on password guesses as the token endpoint's.
+            let Ok(attempt) = sandbox.attempts.begin(peer.ip()) else {
+                let mut again = page(Step::SignIn);
+                again.problem = Some("Too many failed sign-ins from this address; wait a minute.");
+                return again.respond(StatusCode::TOO_MANY_REQUESTS);
+            };
+            let username = params.username.trim();
+            if !matches!(username, DEMO_USERNAME | TWO_STEP_USERNAME) || params.password != DEMO_PASSWORD {
+                drop(attempt);
+                let mut again = page(Step::SignIn);
+                again.problem = Some("Incorrect username or password.");
+                again.username = username.to_owned();
+                return again.respond(StatusCode::OK);
+            }
+            attempt.succeeded();
+            let two_step = username == TWO_STEP_USERNAME;
+            let mut next = page(if two_step { Step::Verify } else { Step::Consent });
+            next.ticket = sandbox.tickets.issue(username, !two_step);
+            next.user = Some(username.to_owned());
+            next.respond(StatusCode::OK)
+        }
+        "two-step" => match sandbox.tickets.get(&params.ticket) {
+            Some((user, _)) if params.otp.trim() == TWO_STEP_CODE => {
+                sandbox.tickets.take(&params.ticket);
+                let mut next = page(Step::Consent);
+                next.ticket = sandbox.tickets.issue(&user, true);
+                next.user = Some(user);
+                next.respond(StatusCode::OK)
+            }
+            Some((user, _)) => {
+                let mut again = page(Step::Verify);
+                again.problem = Some("That code is not right.");
+                again.ticket = params.ticket.clone();
+                again.user = Some(user);
+                again.respond(StatusCode::OK)
+            }
+            None => page(Step::SignIn).respond(StatusCode::OK),
+        },
+        "consent" => match sandbox.tickets.take(&params.ticket) {
+            Some((user, true)) => {
+                let mut query = url::form_urlencoded::Serializer::new(String::new());
+                if params.decision == "grant" {
+                    let code = sandbox.issue_code(
+                        consumer.key,
+                        &user,
+                        params.redirect_uri.clone(),
+                        params.code_challenge.clone(),
+                    );
+                    query.append_pair("code", &code);
+                } else {
+                    query.append_pair("error", "access_denied");
+                    query.append_pair("error_description", "The user denied access.");
+                }
+                if let Some(state) = &params.state {
+                    query.append_pair("state", state);
+                }
+                let callback = params.redirect_uri.as_deref().unwrap_or(&sandbox.options.callback_url);
+                Redirect::to(&format!("{callback}?{}", query.finish())).into_response()
+            }
+            // Not signed in (or the ticket ran out): back to the start.
+            _ => page(Step::SignIn).respond(StatusCode::OK),
+        },
+        _ => page(Step::SignIn).respond(StatusCode::OK),
     }
-    if let Some(state) = &params.state {
-        query.append_pair("state", state);
-    }
-    let callback = params.redirect_uri.as_deref().unwrap_or(&sandbox.options.callback_url);
-    Redirect::to(&format!("{callback}?{}", query.finish())).into_response()
 }

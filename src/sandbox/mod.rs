@@ -50,8 +50,21 @@ pub const MAX_ISSUED: usize = 40_000;
 /// About the most memory each of the sandbox's three stores (codes, access and refresh tokens) may
 /// use; past it, the oldest entries go.
 pub const MAX_STORE_BYTES: usize = 8 * 1024 * 1024;
-/// Scopes every sandbox consumer is granted.
+/// Scopes the sandbox's consumers are granted (all but `sandbox-no-email-key`).
 pub const DEMO_SCOPES: &str = "account email repository";
+/// The demo user's e-mail address: the user name of Bitbucket's API tokens.
+pub const DEMO_EMAIL: &str = "demo@example.com";
+/// The sandbox's demo API token (Bitbucket's replacement for app passwords, sent as HTTP Basic
+/// `email:token` to the REST API). Public: it opens nothing outside the sandbox.
+pub const DEMO_API_TOKEN: &str = "ATATT-sandbox-demo-api-token";
+/// A second user, with two-step verification: the password grant never worked for such accounts.
+pub const TWO_STEP_USERNAME: &str = "demo-2fa";
+/// The code the sandbox's two-step verification asks `demo-2fa` for.
+pub const TWO_STEP_CODE: &str = "246810";
+/// The lifetime of `sandbox-short-lived-key`'s access tokens, unless the options say otherwise.
+pub const SHORT_LIVED: Duration = Duration::from_secs(60);
+/// API calls a minute `sandbox-rate-limited-key`'s tokens may make before `429`.
+pub const RATE_LIMIT_PER_MINUTE: usize = 3;
 
 /// An OAuth consumer the sandbox knows.
 #[derive(Clone, Copy, Debug)]
@@ -66,34 +79,69 @@ pub struct Consumer {
     pub has_callback: bool,
     /// The name shown on the consent page.
     pub name: &'static str,
+    /// The scopes its tokens carry.
+    pub scopes: &'static str,
+    /// Its access tokens live [`SandboxOptions::short_token_lifetime`], not Bitbucket's two hours.
+    pub short_lived: bool,
+    /// Its tokens may make at most [`RATE_LIMIT_PER_MINUTE`] API calls a minute.
+    pub rate_limited: bool,
 }
 
-/// The sandbox's consumers: one that works for every grant, and two that show what goes wrong.
-pub const CONSUMERS: [Consumer; 3] = [
+impl Consumer {
+    const fn new(key: &'static str, secret: &'static str, name: &'static str) -> Consumer {
+        Consumer {
+            key,
+            secret,
+            name,
+            private: true,
+            has_callback: true,
+            scopes: DEMO_SCOPES,
+            short_lived: false,
+            rate_limited: false,
+        }
+    }
+}
+
+/// The sandbox's consumers: one that works for every grant, and the others each show a lesson.
+/// Their secrets are public: they open nothing outside the sandbox.
+pub const CONSUMERS: [Consumer; 6] = [
+    Consumer::new(SANDBOX_CONSUMER_KEY, SANDBOX_CONSUMER_SECRET, "Sandbox demo consumer"),
     Consumer {
-        key: SANDBOX_CONSUMER_KEY,
-        secret: SANDBOX_CONSUMER_SECRET,
-        private: true,
-        has_callback: true,
-        name: "Sandbox demo consumer",
-    },
-    Consumer {
-        key: "sandbox-public-key",
-        secret: "sandbox-public-secret",
         private: false,
-        has_callback: true,
-        name: "Sandbox public consumer",
+        ..Consumer::new("sandbox-public-key", "sandbox-public-secret", "Sandbox public consumer")
     },
     Consumer {
-        key: "sandbox-nocallback-key",
-        secret: "sandbox-nocallback-secret",
-        private: true,
         has_callback: false,
-        name: "Sandbox consumer without a callback URL",
+        ..Consumer::new(
+            "sandbox-nocallback-key",
+            "sandbox-nocallback-secret",
+            "Sandbox consumer without a callback URL",
+        )
+    },
+    Consumer {
+        short_lived: true,
+        ..Consumer::new(
+            "sandbox-short-lived-key",
+            "sandbox-short-lived-secret",
+            "Sandbox consumer with 60-second tokens",
+        )
+    },
+    Consumer {
+        rate_limited: true,
+        ..Consumer::new(
+            "sandbox-rate-limited-key",
+            "sandbox-rate-limited-secret",
+            "Sandbox consumer with a tiny rate limit",
+        )
+    },
+    Consumer {
+        scopes: "account repository",
+        ..Consumer::new("sandbox-no-email-key", "sandbox-no-email-secret", "Sandbox consumer without the email scope")
     },
 ];
 
-pub(crate) fn consumer(key: &str) -> Option<&'static Consumer> {
+/// The consumer with this key, if the sandbox knows it.
+pub fn consumer(key: &str) -> Option<&'static Consumer> {
     CONSUMERS.iter().find(|c| c.key == key)
 }
 
@@ -113,6 +161,8 @@ pub struct SandboxOptions {
     pub callback_url: String,
     /// Password attempts per client address a minute before the token endpoint answers 429.
     pub failed_attempts_per_minute: u32,
+    /// The lifetime of the short-lived consumer's tokens ([`SHORT_LIVED`]; shorter in CI).
+    pub short_token_lifetime: Duration,
 }
 
 impl Default for SandboxOptions {
@@ -123,6 +173,7 @@ impl Default for SandboxOptions {
             code_lifetime: Duration::from_secs(300),
             callback_url: "/oauth-callback".into(),
             failed_attempts_per_minute: 10,
+            short_token_lifetime: SHORT_LIVED,
         }
     }
 }
@@ -132,6 +183,10 @@ impl Default for SandboxOptions {
 pub struct Sandbox {
     pub(crate) options: SandboxOptions,
     issued: Mutex<Issued>,
+    /// Users signed in at the authorization page, between the password and the consent.
+    pub(crate) tickets: authorize::Tickets,
+    /// When the rate-limited consumer's recent API calls were made.
+    pub(crate) api_calls: Mutex<std::collections::VecDeque<Instant>>,
     /// Password attempts per client address, as the app limits its own.
     pub(crate) attempts: AttemptLimiter,
 }
@@ -140,7 +195,13 @@ impl Sandbox {
     /// A sandbox with the given options.
     pub fn new(options: SandboxOptions) -> Arc<Sandbox> {
         let attempts = AttemptLimiter::new(options.failed_attempts_per_minute);
-        Arc::new(Sandbox { options, issued: Mutex::default(), attempts })
+        Arc::new(Sandbox {
+            options,
+            issued: Mutex::default(),
+            attempts,
+            tickets: authorize::Tickets::default(),
+            api_calls: Mutex::default(),
+        })
     }
 
     fn issued(&self) -> std::sync::MutexGuard<'_, Issued> {
@@ -151,18 +212,24 @@ impl Sandbox {
     pub(crate) fn issue(&self, username: &str, consumer: &'static str, grant_type: &str, with_refresh: bool) -> Value {
         let now = Instant::now();
         let access_token = crate::random_token();
+        let known = self::consumer(consumer);
+        let scopes = known.map_or(DEMO_SCOPES, |c| c.scopes);
+        let lifetime = match known {
+            Some(c) if c.short_lived => self.options.short_token_lifetime,
+            _ => self.options.access_token_lifetime,
+        };
         let grant = Grant {
             username: username.to_owned(),
             consumer,
-            scopes: DEMO_SCOPES.to_owned(),
-            expires_at: now + self.options.access_token_lifetime,
+            scopes: scopes.to_owned(),
+            expires_at: now + lifetime,
             redirect_uri: None,
             pkce_challenge: None,
         };
         let mut body = json!({
             "access_token": access_token,
-            "scope": DEMO_SCOPES,
-            "expires_in": self.options.access_token_lifetime.as_secs(),
+            "scope": scopes,
+            "expires_in": lifetime.as_secs(),
             "token_type": "bearer",
             "state": grant_type,
         });
@@ -181,12 +248,13 @@ impl Sandbox {
     pub(crate) fn issue_code(
         &self,
         consumer: &'static str,
+        username: &str,
         redirect_uri: Option<String>,
         pkce_challenge: Option<String>,
     ) -> String {
         let code = crate::random_token();
         let grant = Grant {
-            username: DEMO_USERNAME.to_owned(),
+            username: username.to_owned(),
             consumer,
             scopes: DEMO_SCOPES.to_owned(),
             expires_at: Instant::now() + self.options.code_lifetime,
@@ -195,6 +263,26 @@ impl Sandbox {
         };
         self.issued().codes.insert(code.clone(), grant);
         code
+    }
+
+    /// Counts an API call by `consumer`; past [`RATE_LIMIT_PER_MINUTE`] a minute for the
+    /// rate-limited consumer, `Err(seconds to wait)`, as Bitbucket answers `429`.
+    pub(crate) fn count_api_call(&self, consumer: &str) -> Result<(), u64> {
+        if !self::consumer(consumer).is_some_and(|c| c.rate_limited) {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let window = Duration::from_secs(60);
+        let mut calls = self.api_calls.lock().unwrap_or_else(|p| p.into_inner());
+        while calls.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            calls.pop_front();
+        }
+        if calls.len() >= RATE_LIMIT_PER_MINUTE {
+            let oldest = calls.front().copied().unwrap_or(now);
+            return Err(window.saturating_sub(now.duration_since(oldest)).as_secs().max(1));
+        }
+        calls.push_back(now);
+        Ok(())
     }
 
     /// Takes a code or refresh token out (single use), if it is live and the consumer's.
@@ -220,7 +308,7 @@ pub fn standalone(options: SandboxOptions) -> Router {
 /// The sandbox's routes, to be nested where it is served (the app uses `/sandbox`).
 pub fn router<S: Clone + Send + Sync + 'static>(sandbox: Arc<Sandbox>) -> Router<S> {
     Router::new()
-        .route("/site/oauth2/authorize", get(authorize::consent_page).post(authorize::consent_decision))
+        .route("/site/oauth2/authorize", get(authorize::sign_in_page).post(authorize::next_step))
         .route("/site/oauth2/access_token", post(token_endpoint::access_token))
         .route("/api/2.0/user", get(api::user))
         .route("/api/2.0/user/emails", get(api::emails))
@@ -239,6 +327,8 @@ pub(crate) enum Refusal {
     OAuth { status: StatusCode, error: &'static str, description: String },
     /// The REST API's shape: `{"type": "error", "error": {"message": …, "detail": …}}`.
     Api { status: StatusCode, message: &'static str, detail: Option<Value> },
+    /// The API's `429`, with `Retry-After` in seconds.
+    RateLimited { retry_after: u64 },
 }
 
 impl Refusal {
@@ -263,6 +353,12 @@ impl IntoResponse for Refusal {
                     error["detail"] = detail;
                 }
                 (status, Json(json!({"type": "error", "error": error}))).into_response()
+            }
+            Refusal::RateLimited { retry_after } => {
+                let body =
+                    json!({"type": "error", "error": {"message": "Rate limit for this resource has been exceeded"}});
+                let retry_after = [(axum::http::header::RETRY_AFTER, retry_after.to_string())];
+                (StatusCode::TOO_MANY_REQUESTS, retry_after, Json(body)).into_response()
             }
         }
     }

@@ -17,6 +17,8 @@ use crate::bitbucket::SampleCall;
 pub struct ApiCallForm {
     access_token: Option<SecretString>,
     call: Option<String>,
+    /// The sandbox case the result page is running.
+    case: Option<String>,
 }
 
 /// `POST /api-call`: one of the sample calls again, with the same token. With `X-Fragment: 1`
@@ -40,7 +42,8 @@ pub(super) async fn api_call(
     if !is_sendable_token(access_token.expose_secret()) {
         return Err(AppError::BadRequest("An access token is printable ASCII without spaces; this one is not."));
     }
-    let scrubber = state.scrubber().secret(access_token.expose_secret());
+    let case = state.case(form.case.as_deref());
+    let scrubber = state.scrubber(case).secret(access_token.expose_secret());
     let api = state.call_api(call, access_token.expose_secret(), false, &scrubber).await;
     let html = if headers.get("x-fragment").is_some_and(|v| v == "1") {
         ApiStepFragment { api: &api }.render()?

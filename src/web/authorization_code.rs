@@ -15,12 +15,15 @@ use axum::response::{Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, SameSite, SignedCookieJar};
 use serde::Deserialize;
 
+use super::cases::SandboxCase;
 use super::error::{AppError, CallbackProblem};
-use super::result::show_token;
+use super::result::{Issued, show_token};
+use super::views::AuthorizationSteps;
 use super::{AppState, STATE_COOKIE};
 use crate::exchange::Field;
 use crate::grant::Grant;
 use crate::pkce;
+use crate::secrets::partial;
 
 /// `GET /authorize`: starts the authorization code grant. Sends the browser to the authorization
 /// server with a fresh `state` and PKCE challenge, the `redirect_uri` and the scopes; the state and
@@ -31,48 +34,98 @@ use crate::pkce;
 /// the cookie is set for the origin that answers, and must be there when the browser comes back.
 pub(super) async fn start_authorization(
     State(state): State<AppState>,
+    Query(start): Query<StartParams>,
     headers: HeaderMap,
     jar: SignedCookieJar,
 ) -> (SignedCookieJar, Redirect) {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let redirect_uri = match &state.0.callback_url {
-        Some(callback) => {
-            if let Some(origin) = other_origin(callback, host) {
-                return (jar, Redirect::to(&format!("{origin}/authorize")));
-            }
-            callback.clone()
-        }
-        // Sandbox mode: the sandbox accepts a callback on whichever origin this app is reached at.
-        None => format!("http://{host}/oauth-callback"),
-    };
+    if let Some(origin) = state.0.callback_url.as_deref().and_then(|callback| other_origin(callback, host)) {
+        let query = start
+            .case
+            .map(|case| format!("?case={}", url::form_urlencoded::byte_serialize(case.as_bytes()).collect::<String>()));
+        return (jar, Redirect::to(&format!("{origin}/authorize{}", query.unwrap_or_default())));
+    }
+    let case = state.case(start.case.as_deref());
     let csrf_state = crate::random_token();
     let verifier = if state.0.settings.pkce { pkce::new_verifier() } else { String::new() };
     let issued = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let cookie = Cookie::build((STATE_COOKIE, format!("{csrf_state}.{issued}.{verifier}")))
+    let cookie = Cookie::build((STATE_COOKIE, format!("{csrf_state}.{issued}.{verifier}.{}", case.param())))
         .path("/oauth-callback")
         .http_only(true)
         .same_site(SameSite::Lax)
         .max_age(time::Duration::seconds(state.0.settings.state_lifetime.as_secs() as i64));
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    query
-        .append_pair("client_id", &state.0.settings.consumer_key)
-        .append_pair("response_type", "code")
-        .append_pair("state", &csrf_state)
-        .append_pair("redirect_uri", &redirect_uri);
-    if let Some(scope) = state.scope() {
-        query.append_pair("scope", scope);
-        // OpenID Connect Core §11: a refresh token for offline access needs the user's consent.
-        if scope.split(' ').any(|s| s == "offline_access") {
-            query.append_pair("prompt", "consent");
+    let request = AuthorizationRequest { state: &state, case, host, csrf_state: &csrf_state, verifier: &verifier };
+    (jar.add(cookie), Redirect::to(&request.url()))
+}
+
+/// `GET /authorize?case=…`: the sandbox case to run, if any.
+#[derive(Deserialize)]
+pub struct StartParams {
+    case: Option<String>,
+}
+
+/// The authorization request (RFC 6749 §4.1.1): built when the sign-in starts, and built again,
+/// identically, on the callback to show it.
+struct AuthorizationRequest<'a> {
+    state: &'a AppState,
+    case: SandboxCase,
+    /// The `Host` the browser used: in sandbox mode the callback is on that origin.
+    host: &'a str,
+    csrf_state: &'a str,
+    /// The PKCE verifier; empty when PKCE is off.
+    verifier: &'a str,
+}
+
+impl AuthorizationRequest<'_> {
+    /// The `redirect_uri`: the configured callback, or (sandbox mode) this origin's.
+    fn redirect_uri(&self) -> String {
+        match &self.state.0.callback_url {
+            Some(callback) => callback.clone(),
+            None => format!("http://{}/oauth-callback", self.host),
         }
     }
-    if !verifier.is_empty() {
-        query.append_pair("code_challenge", &pkce::challenge(&verifier));
-        query.append_pair("code_challenge_method", pkce::METHOD);
+
+    /// Each parameter, in order, with what it is for.
+    fn parameters(&self) -> Vec<(&'static str, String, &'static str)> {
+        let client = self.state.client(self.case);
+        let mut parameters = vec![
+            ("client_id", client.client_id.to_owned(), "who is asking: the consumer's key"),
+            ("response_type", "code".to_owned(), "send back an authorization code (RFC 6749 §4.1.1)"),
+            (
+                "state",
+                self.csrf_state.to_owned(),
+                "a one-time random value, checked when the browser comes back (CSRF)",
+            ),
+            ("redirect_uri", self.redirect_uri(), "where to send the browser back; repeated on the code exchange"),
+        ];
+        if let Some(scope) = self.state.scope() {
+            parameters.push(("scope", scope.to_owned(), "the access asked for"));
+            if scope.split(' ').any(|s| s == "offline_access") {
+                // OpenID Connect Core §11: a refresh token for offline access needs the user's consent.
+                parameters.push(("prompt", "consent".to_owned(), "ask the user, as offline_access requires"));
+            }
+        }
+        if !self.verifier.is_empty() {
+            parameters.push((
+                "code_challenge",
+                pkce::challenge(self.verifier),
+                "PKCE: BASE64URL(SHA-256(code_verifier)); the verifier itself stays with the app",
+            ));
+            parameters.push(("code_challenge_method", pkce::METHOD.to_owned(), "the hash used (RFC 7636)"));
+        }
+        parameters
     }
-    let authorize = &state.0.server.authorize.url;
-    let separator = if authorize.contains('?') { '&' } else { '?' };
-    (jar.add(cookie), Redirect::to(&format!("{authorize}{separator}{}", query.finish())))
+
+    /// The URL the browser is sent to.
+    fn url(&self) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value, _) in self.parameters() {
+            query.append_pair(name, &value);
+        }
+        let authorize = &self.state.0.server.authorize.url;
+        let separator = if authorize.contains('?') { '&' } else { '?' };
+        format!("{authorize}{separator}{}", query.finish())
+    }
 }
 
 /// The callback's origin, when the request came to another one.
@@ -183,6 +236,7 @@ async fn finish_authorization(
     };
     let mut parts = cookie.value().split('.');
     let (expected, issued, verifier) = (parts.next(), parts.next().unwrap_or("0"), parts.next().unwrap_or(""));
+    let case = state.case(parts.next());
     if expected != Some(returned_state.as_str()) {
         return problem(CallbackProblem::StateMismatch);
     }
@@ -197,12 +251,10 @@ async fn finish_authorization(
     let Some(code) = params.code.filter(|c| !c.is_empty()) else {
         return problem(CallbackProblem::NoCode);
     };
-    let scrubber = state.scrubber().secret(&code).secret(verifier);
+    let scrubber = state.scrubber(case).secret(&code).secret(verifier);
+    let request = AuthorizationRequest { state, case, host, csrf_state: &returned_state, verifier };
     // The same redirect_uri as on the authorization request (RFC 6749 §4.1.3).
-    let redirect_uri = match &state.0.callback_url {
-        Some(callback) => callback.clone(),
-        None => format!("http://{host}/oauth-callback"),
-    };
+    let redirect_uri = request.redirect_uri();
     let mut fields = vec![
         Field::plain("grant_type", "authorization_code"),
         Field::secret("code", &code),
@@ -211,6 +263,17 @@ async fn finish_authorization(
     if !verifier.is_empty() {
         fields.push(Field::secret("code_verifier", verifier));
     }
-    let (exchange, token) = state.request_token(Grant::AuthorizationCode, &fields, &scrubber).await?;
-    show_token(state, Grant::AuthorizationCode, token, exchange, None, scrubber).await
+    let (exchange, token) = state.request_token(case, Grant::AuthorizationCode, &fields, &scrubber).await?;
+    let steps = AuthorizationSteps {
+        request_url: request.url(),
+        parameters: request.parameters().into_iter().map(|(n, v, m)| (n, v, m.to_owned())).collect(),
+        callback: format!("{redirect_uri}?code={}&state={returned_state}", partial(&code)),
+        state_check: format!(
+            "The state that came back ({returned_state}) equals the one kept in this browser's signed cookie, \
+             and it had not been used: the callback answers a sign-in this browser started."
+        ),
+        pkce: !verifier.is_empty(),
+    };
+    show_token(state, Issued { case, grant: Grant::AuthorizationCode, token, exchange }, Some(steps), None, scrubber)
+        .await
 }

@@ -48,6 +48,9 @@ pub enum AppError {
     /// 400 or 403: the browser came back to `/oauth-callback` with something wrong.
     #[error("authorization callback: {0:?}")]
     Callback(CallbackProblem),
+    /// 503: the app is shutting down and finishing the requests it has.
+    #[error("shutting down")]
+    ShuttingDown,
     /// 421: a `Host` this app does not answer to (DNS rebinding, or a misdirected request).
     #[error("request for another host refused")]
     MisdirectedHost,
@@ -175,6 +178,12 @@ impl AppError {
                 return ErrorPage { explanation: (**explanation).clone(), exchange: Some((**exchange).clone()) };
             }
             AppError::Callback(problem) => callback_page(problem),
+            AppError::ShuttingDown => Explanation::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The app is shutting down",
+                "It was asked to stop, and is finishing the requests it already had before it exits.",
+                "Start it again (cargo run), then reload this page.",
+            ),
             AppError::MisdirectedHost => Explanation::new(
                 StatusCode::MISDIRECTED_REQUEST,
                 "This address is not served here",

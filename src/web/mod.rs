@@ -17,6 +17,7 @@
 
 pub mod api_call;
 pub mod authorization_code;
+pub mod cases;
 pub mod client_credentials;
 pub mod error;
 pub mod form;
@@ -30,7 +31,7 @@ pub mod views;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use askama::Template;
 use axum::Router;
@@ -38,7 +39,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next, map_response_with_state};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::Key;
 use secrecy::ExposeSecret;
@@ -60,6 +61,7 @@ use crate::secrets::Scrubber;
 use crate::server;
 use crate::settings::{Settings, join};
 use crate::token::{self, ClientCredentials, TokenResponse};
+use cases::SandboxCase;
 use error::AppError;
 use protect::MAX_BODY_BYTES;
 pub use start_page::HEALTHCHECK_BODY;
@@ -99,6 +101,8 @@ struct Inner {
     /// Requests in flight outside the sandbox: at shutdown the listener keeps accepting (the app's
     /// own calls to its sandbox) until they are done.
     busy: Arc<AtomicUsize>,
+    /// Set at shutdown (sandbox mode): new requests of users get 503 while the app drains.
+    draining: Arc<AtomicBool>,
 }
 
 impl FromRef<AppState> for Key {
@@ -160,6 +164,7 @@ impl AppState {
             layout,
             index_html,
             busy: Arc::default(),
+            draining: Arc::default(),
             allowed_hosts,
             used_states: authorization_code::UsedStates::new(settings_state_lifetime),
         })))
@@ -179,12 +184,18 @@ impl AppState {
         }
     }
 
-    fn client(&self) -> ClientCredentials<'_> {
-        ClientCredentials {
-            client_id: &self.0.settings.consumer_key,
-            client_secret: self.0.settings.consumer_secret.expose_secret(),
-            auth: self.0.server.client_auth,
-        }
+    /// The client credentials for `case`: a sandbox case's own consumer, or the configured one.
+    fn client(&self, case: SandboxCase) -> ClientCredentials<'_> {
+        let (client_id, client_secret) = match case.consumer() {
+            Some(consumer) => (consumer.key, consumer.secret),
+            None => (self.0.settings.consumer_key.as_str(), self.0.settings.consumer_secret.expose_secret()),
+        };
+        ClientCredentials { client_id, client_secret, auth: self.0.server.client_auth }
+    }
+
+    /// The sandbox case a form or query names; always the demo outside sandbox mode.
+    fn case(&self, param: Option<&str>) -> SandboxCase {
+        if self.0.sandbox.is_some() { SandboxCase::from_param(param) } else { SandboxCase::Demo }
     }
 
     /// The scopes to ask for, if any are set.
@@ -192,22 +203,24 @@ impl AppState {
         Some(self.0.settings.scope.as_str()).filter(|s| !s.is_empty())
     }
 
-    /// A scrubber that knows the consumer secret (and its Basic-auth form).
-    fn scrubber(&self) -> Scrubber {
-        Scrubber::default().basic_pair(&self.0.settings.consumer_key, self.0.settings.consumer_secret.expose_secret())
+    /// A scrubber that knows the consumer secret for `case` (and its Basic-auth form).
+    fn scrubber(&self, case: SandboxCase) -> Scrubber {
+        let client = self.client(case);
+        Scrubber::default().basic_pair(client.client_id, client.client_secret)
     }
 
     /// Sends a token request (recording it) and turns a failure into the error that explains it,
     /// scrubbed of every secret `scrubber` knows.
     async fn request_token(
         &self,
+        case: SandboxCase,
         grant: Grant,
         fields: &[Field<'_>],
         scrubber: &Scrubber,
     ) -> Result<(Exchange, TokenResponse), AppError> {
         let server = &self.0.server;
         let (exchange, result) =
-            exchange::token_request(&self.0.http, &server.token.url, &self.client(), grant, fields).await;
+            exchange::token_request(&self.0.http, &server.token.url, &self.client(case), grant, fields).await;
         match result {
             Ok(token) => Ok((exchange, token)),
             Err(error) => {
@@ -262,7 +275,7 @@ pub fn app(state: AppState) -> Router {
         .nest_service("/static", ServeDir::new(&state.0.settings.static_dir));
     if let Some(sandbox) = &state.0.sandbox {
         router = router
-            .layer(middleware::from_fn_with_state(state.0.busy.clone(), count_busy))
+            .layer(middleware::from_fn_with_state((state.0.busy.clone(), state.0.draining.clone()), count_busy))
             .nest("/sandbox", sandbox::router(sandbox.clone()));
     }
     // Listed innermost first: the last layer sees the request first and the response last.
@@ -289,8 +302,16 @@ async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
 }
 
-/// Counts the requests in flight that are not the sandbox's own (see [`Inner::busy`]).
-async fn count_busy(State(busy): State<Arc<AtomicUsize>>, request: Request, next: Next) -> Response {
+/// Counts the requests in flight that are not the sandbox's own (see [`Inner::busy`]); once
+/// shutdown has begun, refuses new ones with 503 so that the count only goes down.
+async fn count_busy(
+    State((busy, draining)): State<(Arc<AtomicUsize>, Arc<AtomicBool>)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if draining.load(Ordering::Acquire) && request.uri().path() != "/healthcheck" {
+        return AppError::ShuttingDown.into_response();
+    }
     struct Done(Arc<AtomicUsize>);
     impl Drop for Done {
         fn drop(&mut self) {
@@ -310,7 +331,10 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.0.settings.server;
-    let drain =
-        state.0.sandbox.is_some().then(|| server::Drain { busy: state.0.busy.clone(), internal_prefix: "/sandbox/" });
+    let drain = state.0.sandbox.is_some().then(|| server::Drain {
+        busy: state.0.busy.clone(),
+        draining: state.0.draining.clone(),
+        internal_prefix: "/sandbox/",
+    });
     server::serve(listener, app(state), limits, shutdown, drain).await
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::AppError;
 use super::form::{FormProblem, StrictForm};
-use super::result::show_token;
+use super::result::{Issued, show_token};
 use super::start_page::form_error;
 use crate::exchange::Field;
 use crate::grant::Grant;
@@ -24,6 +24,8 @@ use crate::grant::Grant;
 pub struct PasswordForm {
     username: Option<String>,
     password: Option<SecretString>,
+    /// The sandbox case chosen on the start page.
+    case: Option<String>,
 }
 
 /// `POST /oauth-callback`: the Resource Owner Password Credentials grant, then the sample call.
@@ -62,8 +64,9 @@ pub(super) async fn password_grant(
         Field::password(password.expose_secret()),
     ];
     fields.extend(state.scope().map(|scope| Field::plain("scope", scope)));
-    let scrubber = state.scrubber().secret(password.expose_secret());
-    let result = state.request_token(Grant::Password, &fields, &scrubber).await;
+    let case = state.case(form.case.as_deref());
+    let scrubber = state.scrubber(case).secret(password.expose_secret());
+    let result = state.request_token(case, Grant::Password, &fields, &scrubber).await;
     // The password has done its job: forget it (SecretString zeroes its memory on drop).
     drop(password);
     // Only refusals of the user's credentials count toward the limit, not upstream failures.
@@ -73,5 +76,5 @@ pub(super) async fn password_grant(
         Err(_) => drop(attempt),
     }
     let (exchange, token) = result?;
-    show_token(&state, Grant::Password, token, exchange, None, scrubber).await
+    show_token(&state, Issued { case, grant: Grant::Password, token, exchange }, None, None, scrubber).await
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::AppError;
 use super::form::{FormProblem, StrictForm, is_sendable_token};
-use super::result::show_token;
+use super::result::{Issued, show_token};
 use super::views::TokenView;
 use crate::exchange::Field;
 use crate::grant::Grant;
@@ -22,6 +22,8 @@ use crate::grant::Grant;
 pub struct RefreshForm {
     refresh_token: Option<SecretString>,
     access_token: Option<SecretString>,
+    /// The sandbox case the result page is running.
+    case: Option<String>,
 }
 
 /// `POST /refresh`: trades the refresh token for a new pair.
@@ -42,15 +44,17 @@ pub(super) async fn refresh(
         return Err(AppError::BadRequest("A token is printable ASCII without spaces; this one is not."));
     }
     let old_access = form.access_token.map(|t| t.expose_secret().to_owned()).unwrap_or_default();
-    let scrubber = state.scrubber().secret(old_refresh.expose_secret()).secret(&old_access);
+    let case = state.case(form.case.as_deref());
+    let scrubber = state.scrubber(case).secret(old_refresh.expose_secret()).secret(&old_access);
     let fields =
         [Field::plain("grant_type", "refresh_token"), Field::secret("refresh_token", old_refresh.expose_secret())];
-    let (exchange, mut token) = state.request_token(Grant::RefreshToken, &fields, &scrubber).await?;
+    let (exchange, mut token) = state.request_token(case, Grant::RefreshToken, &fields, &scrubber).await?;
     // No refresh token in the answer: the server did not rotate it, and the old one stays valid
     // (RFC 6749 §6). Keep it, so the page can refresh again.
     if token.refresh_token.is_none() {
         token.refresh_token = Some(old_refresh.expose_secret().to_owned());
     }
     let previous = TokenView::previous(&old_access, old_refresh.expose_secret());
-    show_token(&state, Grant::RefreshToken, token, exchange, Some(previous), scrubber).await
+    show_token(&state, Issued { case, grant: Grant::RefreshToken, token, exchange }, None, Some(previous), scrubber)
+        .await
 }

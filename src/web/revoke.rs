@@ -20,6 +20,8 @@ use crate::exchange::{self, Field};
 #[derive(Deserialize)]
 pub struct RevokeForm {
     access_token: Option<SecretString>,
+    /// The sandbox case the result page is running.
+    case: Option<String>,
 }
 
 /// `POST /revoke`: revokes the access token, then calls the API with it once more.
@@ -41,9 +43,11 @@ pub(super) async fn revoke(
     if !is_sendable_token(token) {
         return Err(AppError::BadRequest("An access token is printable ASCII without spaces; this one is not."));
     }
-    let scrubber = state.scrubber().secret(token);
+    let case = state.case(form.case.as_deref());
+    let scrubber = state.scrubber(case).secret(token);
     let fields = [Field::secret("token", token), Field::plain("token_type_hint", "access_token")];
-    let (revocation, result) = exchange::revocation_request(&state.0.http, &endpoint, &state.client(), &fields).await;
+    let (revocation, result) =
+        exchange::revocation_request(&state.0.http, &endpoint, &state.client(case), &fields).await;
     if let Err(error) = result {
         let error = scrubber.token_error(error);
         let explanation = diagnosis::revocation_failure(&endpoint, &error, &state.0.server);

@@ -5,6 +5,7 @@ use askama::Template;
 
 use serde_json::Value;
 
+use super::cases::SandboxCase;
 use crate::authorization_server::AuthorizationServer;
 use crate::bitbucket::{SampleCall, UserProfile, pretty};
 use crate::diagnosis::ApiDiagnosis;
@@ -35,6 +36,8 @@ pub struct Layout {
     pub can_revoke: bool,
     /// The sample calls offered on the result page.
     pub calls: Vec<SampleCall>,
+    /// `GET /2.0/user` on the Bitbucket API (or the sandbox's), for the API-token example.
+    pub api_token_url: String,
 }
 
 impl Layout {
@@ -59,6 +62,10 @@ impl Layout {
             discovered: server.discovered.clone(),
             can_revoke: server.revocation.is_some(),
             calls: if server.bitbucket_api.is_some() { SampleCall::ALL.to_vec() } else { vec![SampleCall::User] },
+            api_token_url: match &server.bitbucket_api {
+                Some(api) => crate::settings::join(api, "/2.0/user"),
+                None => "https://api.bitbucket.org/2.0/user".to_owned(),
+            },
         }
     }
 
@@ -83,6 +90,16 @@ impl<'a> IndexTemplate<'a> {
     /// The start page with an empty form.
     pub fn new(layout: &'a Layout) -> Self {
         IndexTemplate { layout, form_error: None, username: String::new() }
+    }
+
+    /// The sandbox cases to offer.
+    pub fn cases(&self) -> [SandboxCase; 5] {
+        SandboxCase::ALL
+    }
+
+    /// Where the API-token example calls.
+    pub fn api_token_url(&self) -> String {
+        self.layout.api_token_url.clone()
     }
 }
 
@@ -193,9 +210,13 @@ pub struct ResultTemplate<'a> {
     pub layout: &'a Layout,
     /// The grant that produced the token.
     pub grant: Grant,
+    /// In sandbox mode: the case that is running.
+    pub case: Option<SandboxCase>,
     pub token: TokenView,
     /// After a refresh: the tokens it replaced.
     pub previous: Option<TokenView>,
+    /// The authorization code grant's front-channel steps, before the token request.
+    pub authorization: Option<AuthorizationSteps>,
     /// Step 1: the token request, as sent and answered.
     pub token_exchange: Exchange,
     /// Step 2: the sample API call made with the new token.
@@ -235,6 +256,39 @@ impl ResultTemplate<'_> {
         }
     }
 
+    /// This grant's diagram.
+    pub fn diagram(&self) -> &'static str {
+        match self.grant {
+            Grant::Password => "/static/flow.svg",
+            Grant::AuthorizationCode => "/static/flow-authorization-code.svg",
+            Grant::ClientCredentials => "/static/flow-client-credentials.svg",
+            Grant::RefreshToken => "/static/flow-refresh.svg",
+        }
+    }
+
+    /// The diagram in words.
+    pub fn diagram_alt(&self) -> String {
+        format!("Sequence diagram of the {}, its steps lettered as on this page.", self.grant.name())
+    }
+
+    /// The diagram's letters for the token request and its answer.
+    pub fn token_letters(&self) -> &'static str {
+        match self.grant {
+            Grant::Password => "B C",
+            Grant::AuthorizationCode => "D E",
+            Grant::ClientCredentials | Grant::RefreshToken => "A B",
+        }
+    }
+
+    /// The diagram's letters for the API call.
+    pub fn api_letters(&self) -> &'static str {
+        match self.grant {
+            Grant::Password => "D E",
+            Grant::AuthorizationCode => "F",
+            Grant::ClientCredentials | Grant::RefreshToken => "C",
+        }
+    }
+
     /// True when the refresh returned a different refresh token (rotation).
     pub fn rotated(&self) -> bool {
         match &self.previous {
@@ -242,6 +296,21 @@ impl ResultTemplate<'_> {
             None => false,
         }
     }
+}
+
+/// The front channel of the authorization code grant, as the result page shows it: the request
+/// the browser was sent with, what happened at the server, the redirect back, the state check.
+pub struct AuthorizationSteps {
+    /// The authorization request URL, as the browser followed it.
+    pub request_url: String,
+    /// Each of its parameters: name, value, what it is for.
+    pub parameters: Vec<(&'static str, String, String)>,
+    /// The callback URL the browser came back to, the code masked.
+    pub callback: String,
+    /// What the state check found.
+    pub state_check: String,
+    /// A PKCE challenge was sent (and the verifier goes with the code).
+    pub pkce: bool,
 }
 
 /// `templates/revoke.html`: a revocation and the API call that shows its effect.
@@ -255,8 +324,40 @@ pub struct RevokeTemplate<'a> {
     pub api: ApiStep,
 }
 
+/// `text` escaped for HTML, with a line-break opportunity (`<wbr>`) after each `/` and before each
+/// `?`, `&` and `=`: long URLs then wrap at those places on a phone, not in the middle of a word.
+/// Print it with `|safe`.
+pub fn wrap_url(text: &str) -> String {
+    let mut html = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if matches!(c, '?' | '&' | '=') {
+            html.push_str("<wbr>");
+        }
+        match c {
+            '&' => html.push_str("&amp;"),
+            '<' => html.push_str("&lt;"),
+            '>' => html.push_str("&gt;"),
+            '"' => html.push_str("&quot;"),
+            '\'' => html.push_str("&#39;"),
+            other => html.push(other),
+        }
+        if c == '/' {
+            html.push_str("<wbr>");
+        }
+    }
+    html
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn urls_wrap_after_slashes_and_before_query_parts_and_stay_escaped() {
+        assert_eq!(
+            super::wrap_url("https://a.example/x?b=1&c=<2>"),
+            "https:/<wbr>/<wbr>a.example/<wbr>x<wbr>?b<wbr>=1<wbr>&amp;c<wbr>=&lt;2&gt;"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -22,19 +22,7 @@ async fn start_sign_in(app: &TestApp) -> (String, String) {
 
 /// Presses Grant or Deny on the sandbox's consent page; returns the callback path it redirects to.
 async fn decide(app: &TestApp, consent_url: &str, decision: &str) -> String {
-    let consent = app.get(consent_url).await;
-    assert_eq!(consent.status, 200, "{}", consent.body);
-    consent.assert_contains("Grant access");
-    let form = [
-        ("client_id", consent.hidden("client_id")),
-        ("response_type", "code".to_owned()),
-        ("state", consent.hidden("state")),
-        ("decision", decision.to_owned()),
-    ];
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let back = app.post_form("/sandbox/site/oauth2/authorize", &form).await;
-    assert_eq!(back.status, 303, "{}", back.body);
-    back.location().to_owned()
+    sandbox_authorize(app, consent_url, decision).await
 }
 
 async fn callback(app: &TestApp, path: &str, cookie: Option<&str>) -> Page {

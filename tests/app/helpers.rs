@@ -33,8 +33,9 @@ impl Page {
         assert!(self.body.contains("<!doctype html>"), "no layout:\n{}", self.body);
     }
 
+    /// Asserts the page's text contains `needle` (line-break hints, `<wbr>`, do not count).
     pub fn assert_contains(&self, needle: &str) {
-        assert!(self.body.contains(needle), "page lacks {needle:?}:\n{}", self.body);
+        assert!(self.body.replace("<wbr>", "").contains(needle), "page lacks {needle:?}:\n{}", self.body);
     }
 
     pub fn assert_lacks(&self, needle: &str) {
@@ -197,6 +198,19 @@ impl Page {
             .map(str::to_owned)
     }
 
+    /// Every hidden field of the page's forms, in order, values unescaped.
+    pub fn hidden_fields(&self) -> Vec<(String, String)> {
+        self.body
+            .split("<input type=\"hidden\" name=\"")
+            .skip(1)
+            .filter_map(|rest| {
+                let (name, rest) = rest.split_once('"')?;
+                let value = rest.strip_prefix(" value=\"")?.split('"').next()?;
+                Some((name.to_owned(), unescape(value)))
+            })
+            .collect()
+    }
+
     /// The value of the hidden form field `name`.
     pub fn hidden(&self, name: &str) -> String {
         let marker = format!(r#"name="{name}" value=""#);
@@ -268,4 +282,38 @@ pub async fn answering(template: wiremock::ResponseTemplate) -> wiremock::MockSe
     let server = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::method("POST")).respond_with(template).mount(&server).await;
     server
+}
+
+/// At the sandbox's authorization page (`authorize_url`, as `GET /authorize` redirects to it): signs
+/// in as `username` / demo, and answers the consent page with `decision` (`grant` or `deny`).
+/// Returns where the sandbox sends the browser back, as a path when it is this app.
+pub async fn sandbox_authorize_as(app: &TestApp, authorize_url: &str, username: &str, decision: &str) -> String {
+    let sign_in = app.get(authorize_url).await;
+    assert_eq!(sign_in.status, 200, "{}", sign_in.body);
+    sign_in.assert_contains("Sign in");
+    let mut form = sign_in.hidden_fields();
+    form.extend([("username".into(), username.into()), ("password".into(), "demo".into())]);
+    let mut consent = post_fields(app, &form).await;
+    if consent.body.contains(r#"name="otp""#) {
+        let mut form = consent.hidden_fields();
+        form.push(("otp".into(), "246810".into()));
+        consent = post_fields(app, &form).await;
+    }
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    consent.assert_contains("Grant access");
+    let mut form = consent.hidden_fields();
+    form.push(("decision".into(), decision.into()));
+    let back = post_fields(app, &form).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    back.location().trim_start_matches(&app.address).to_owned()
+}
+
+/// The same as demo.
+pub async fn sandbox_authorize(app: &TestApp, authorize_url: &str, decision: &str) -> String {
+    sandbox_authorize_as(app, authorize_url, "demo", decision).await
+}
+
+async fn post_fields(app: &TestApp, form: &[(String, String)]) -> Page {
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    app.post_form("/sandbox/site/oauth2/authorize", &form).await
 }

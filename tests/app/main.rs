@@ -5,6 +5,7 @@ mod diagnosis;
 mod example;
 mod grants;
 mod hardening;
+mod hardening_two;
 mod helpers;
 mod pages;
 mod password_grant;

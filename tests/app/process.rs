@@ -178,23 +178,11 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
     assert_eq!(app.post_form("/refresh", &[("refresh_token", &refresh), ("access_token", &access)]).await.status, 400);
     let start = app.get("/authorize").await;
     let cookie = start.set_cookie("oauth_state").unwrap();
-    let consent = app.get(start.location()).await;
-    let state = consent.hidden("state");
-    let back = app
-        .post_form(
-            "/sandbox/site/oauth2/authorize",
-            &[
-                ("client_id", "sandbox-consumer-key"),
-                ("response_type", "code"),
-                ("state", &state),
-                ("decision", "grant"),
-            ],
-        )
-        .await;
-    let code = query_param(back.location(), "code").unwrap();
-    let callback = app.send(app.client.get(app.url(back.location())).header("cookie", &cookie)).await;
+    let back = sandbox_authorize(&app, start.location(), "grant").await;
+    let (code, state) = (query_param(&back, "code").unwrap(), query_param(&back, "state").unwrap());
+    let callback = app.send(app.client.get(app.url(&back)).header("cookie", &cookie)).await;
     assert_eq!(callback.status, 200);
-    let reused = app.send(app.client.get(app.url(back.location())).header("cookie", &cookie)).await;
+    let reused = app.send(app.client.get(app.url(&back)).header("cookie", &cookie)).await;
     assert_eq!(reused.status, 400);
     let client_credentials = app.post_form("/client-credentials", &[]).await;
     assert_eq!(client_credentials.status, 200);

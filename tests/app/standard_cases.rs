@@ -251,16 +251,12 @@ async fn without_pkce_the_authorization_request_has_no_challenge() {
 async fn sandbox_sign_in_with_pkce_completes_when_the_whole_consent_form_is_posted() {
     let app = spawn_sandbox_app().await;
     let (consent_url, cookie) = start_sign_in(&app).await;
-    let consent = app.get(&consent_url).await;
-    assert_eq!(consent.status, 200, "{}", consent.body);
-    let fields = ["client_id", "response_type", "state", "redirect_uri", "code_challenge", "code_challenge_method"];
-    let mut posted: Vec<(&str, String)> = fields.iter().map(|name| (*name, unescape(&consent.hidden(name)))).collect();
-    assert_eq!(posted[4].1, query_param(&consent_url, "code_challenge").unwrap());
-    posted.push(("decision", "grant".into()));
-    let posted: Vec<(&str, &str)> = posted.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let back = app.post_form("/sandbox/site/oauth2/authorize", &posted).await;
-    assert_eq!(back.status, 303, "{}", back.body);
-    let back = back.location().trim_start_matches(&app.address).to_owned();
+    let sign_in = app.get(&consent_url).await;
+    let carried = sign_in.hidden_fields();
+    let challenge = carried.iter().find(|(k, _)| k == "code_challenge").map(|(_, v)| v.clone());
+    assert_eq!(challenge, query_param(&consent_url, "code_challenge"));
+    let back = sandbox_authorize(&app, &consent_url, "grant").await;
+    let back = back.trim_start_matches(&app.address).to_owned();
     let query = back.strip_prefix("/oauth-callback?").unwrap_or_else(|| panic!("{back}"));
     let page = callback(&app, query, &cookie).await;
     assert_eq!(page.status, 200, "{}", page.body);
@@ -275,12 +271,17 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 async fn sandbox_exchange(verifier: &str) -> Page {
     let app = spawn_sandbox_app().await;
     let (redirect_uri, challenge) = (app.url("/oauth-callback"), bitbucket_password_grant::pkce::challenge(VERIFIER));
-    let consent = [("client_id", "sandbox-consumer-key"), ("response_type", "code"), ("state", "s")];
-    let carried = [("redirect_uri", redirect_uri.as_str()), ("code_challenge", &challenge)];
-    let form = [&consent[..], &carried, &[("code_challenge_method", "S256"), ("decision", "grant")]].concat();
-    let back = app.post_form("/sandbox/site/oauth2/authorize", &form).await;
-    assert_eq!(back.status, 303, "{}", back.body);
-    let code = query_param(back.location(), "code").expect("a code");
+    let query = [
+        ("client_id", "sandbox-consumer-key"),
+        ("response_type", "code"),
+        ("state", "s"),
+        ("redirect_uri", redirect_uri.as_str()),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish();
+    let back = sandbox_authorize(&app, &format!("/sandbox/site/oauth2/authorize?{query}"), "grant").await;
+    let code = query_param(&back, "code").expect("a code");
     let form = [("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &redirect_uri)];
     let request = app.client.post(app.url("/sandbox/site/oauth2/access_token"));
     let request = request.basic_auth("sandbox-consumer-key", Some("sandbox-consumer-secret"));
