@@ -256,8 +256,16 @@ fn refused_for_grant(grant: Grant, e: &OAuthError, server: &AuthorizationServer,
             StatusCode::FORBIDDEN,
             "The authorization server refused these credentials",
             &format!("{answered} It did not accept the username and password, so no access token was issued."),
-            "Check the username and password and try again. Accounts with two-step verification or single \
-             sign-on cannot use this grant at all.",
+            if sandbox {
+                "Check the username and password and try again. Accounts with two-step verification or single \
+                 sign-on cannot use this grant at all: there is nowhere to type the second factor, and Bitbucket \
+                 answered them exactly as it answers a wrong password. In the sandbox, demo-2fa is such an \
+                 account: use \"Sign in with Bitbucket\" for it, which asks for the code on the authorization \
+                 server's page."
+            } else {
+                "Check the username and password and try again. Accounts with two-step verification or single \
+                 sign-on cannot use this grant at all."
+            },
         ),
         Grant::AuthorizationCode => Explanation::new(
             StatusCode::BAD_REQUEST,

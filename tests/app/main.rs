@@ -11,6 +11,7 @@ mod pages;
 mod password_grant;
 mod process;
 mod real_servers;
+mod sandbox_cases;
 mod standard_cases;
 mod standard_server;
 mod startup;
