@@ -15,7 +15,8 @@ async fn login_as(app: &TestApp, username: &str, case: &str) -> Page {
 
 /// The result page's "call again" form for `call`, as the page posts it.
 async fn call_again(app: &TestApp, page: &Page, call: &str) -> Page {
-    let form = [("access_token", page.hidden("access_token")), ("call", call.to_owned()), ("case", page.hidden("case"))];
+    let form =
+        [("access_token", page.hidden("access_token")), ("call", call.to_owned()), ("case", page.hidden("case"))];
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     app.post_form("/api-call", &form).await
 }
