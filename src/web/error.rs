@@ -2,17 +2,15 @@
 //!
 //! A handler returns `Result<_, AppError>`. [`AppError`]'s `IntoResponse` sets the status and
 //! attaches an [`ErrorPage`] (what happened, what to do, the details) to the response; the
-//! [`render_error_pages`] middleware turns it into HTML in the site's layout. The words come from
+//! [`render_error_page`], called by the protections layer for every error response, turns it into HTML in the site's layout. The words come from
 //! [`crate::diagnosis`] as plain [`Explanation`]s. Server-side failures are logged with their cause;
 //! secrets never reach the page or the log, because the values put in an `AppError` have already
 //! been scrubbed (see [`crate::secrets::Scrubber`]).
 
 use askama::Template;
-use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
 use super::views::Layout;
 use crate::diagnosis::Explanation;
 use crate::exchange::Exchange;
@@ -330,11 +328,8 @@ impl IntoResponse for AppError {
 /// Renders every error response as an HTML page in the site's layout: the [`ErrorPage`] an
 /// [`AppError`] attached, or a page for the bare status (404 from the router, 405, 413, …)
 /// when the body is not already HTML or JSON.
-pub(super) async fn render_error_pages(State(state): State<AppState>, response: Response) -> Response {
+pub(super) async fn render_error_page(layout: &Layout, response: Response) -> Response {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return response;
-    }
     let page = match response.extensions().get::<ErrorPage>() {
         Some(page) => page.clone(),
         None => {
@@ -351,7 +346,7 @@ pub(super) async fn render_error_pages(State(state): State<AppState>, response: 
         let text = axum::body::to_bytes(body, 2048).await.unwrap_or_default();
         tracing::error!(status = status.as_u16(), body = %String::from_utf8_lossy(&text), "internal error");
     }
-    let html = ErrorTemplate { layout: &state.0.layout, page: &page }
+    let html = ErrorTemplate { layout, page: &page }
         .render()
         .unwrap_or_else(|_| format!("<!doctype html><title>{status}</title><h1>{status}</h1>"));
     parts.headers.remove(header::CONTENT_LENGTH);

@@ -36,9 +36,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
+use axum::extract::{FromRef, Request, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next, map_response_with_state};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::Key;
@@ -47,8 +47,7 @@ use sha2::Digest;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
 
 use crate::attempts::AttemptLimiter;
 use crate::authorization_server::{self, AuthorizationServer};
@@ -281,19 +280,27 @@ pub fn app(state: AppState) -> Router {
     // Listed innermost first: the last layer sees the request first and the response last.
     router
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.0.settings.request_timeout))
-        .layer(middleware::from_fn_with_state(state.0.allowed_hosts.clone(), protect::protect))
-        .layer(map_response_with_state(state.clone(), error::render_error_pages))
+        .layer(protect::ProtectLayer::new((*state.0.allowed_hosts).clone(), state.0.layout.clone()))
         .layer(
             TraceLayer::new_for_http()
                 // Method and path only: never the query string (it can hold a code), a header or a body.
+                // Health probes are logged at debug level: at the default level they cost nothing.
                 .make_span_with(|request: &Request| {
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                    if request.uri().path() == "/healthcheck" {
+                        tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+                    } else {
+                        tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                    }
                 })
                 .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(|response: &Response, latency: std::time::Duration, span: &tracing::Span| {
+                    // A span that is off (a health probe at the default level) logs nothing.
+                    if !span.is_disabled() {
+                        tracing::info!(status = response.status().as_u16(), ?latency, "finished processing request");
+                    }
+                }),
         )
         .with_state(state)
 }

@@ -4,12 +4,19 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::AppError;
+use tower::{Layer, Service};
+
+use super::error::{AppError, render_error_page};
+use super::views::Layout;
 
 /// The most a request body may weigh: a login form is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -82,38 +89,125 @@ impl AllowedHosts {
     }
 }
 
-/// Every request passes here, once: a `Host` the app does not answer to gets 421 (except
-/// `/healthcheck`, which monitors reach by any name and which shows nothing), a request target
-/// over [`MAX_URI_BYTES`] 414, headers over [`MAX_HEADER_BYTES`] 431 (hyper's own, larger limits
-/// stop anything bigger), a credential-taking POST from another site 403. Every response leaves
-/// with the [`security_headers`], and `Cache-Control: no-store` where it takes or shows a
-/// credential. (Placed inside the error-page renderer, so these refusals become HTML pages too.)
-pub async fn protect(State(hosts): State<Arc<AllowedHosts>>, request: Request, next: Next) -> Response {
-    let no_store = shows_or_takes_credentials(request.uri().path());
-    let uri_bytes = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
-    let header_bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
-    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let mut response = if !hosts.allows(host) && request.uri().path() != "/healthcheck" {
-        tracing::warn!("request for another host refused");
-        AppError::MisdirectedHost.into_response()
-    } else if uri_bytes > MAX_URI_BYTES {
-        StatusCode::URI_TOO_LONG.into_response()
-    } else if header_bytes > MAX_HEADER_BYTES {
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response()
-    } else if takes_credentials(request.method(), request.uri().path()) && is_cross_site(request.headers()) {
-        tracing::warn!("cross-site credential post refused");
-        AppError::CrossSite.into_response()
-    } else {
-        next.run(request).await
-    };
-    let headers = response.headers_mut();
-    for (name, value) in security_headers() {
-        headers.entry(name).or_insert(value);
+/// The protections, as one hand-written tower layer (one future per request, headers from a
+/// prebuilt map, the credential checks only on credential routes). Every request passes here,
+/// once: a `Host` the app does not answer to gets 421 (except `/healthcheck`, which monitors
+/// reach by any name and which shows nothing), a request target over [`MAX_URI_BYTES`] 414,
+/// headers over [`MAX_HEADER_BYTES`] 431 (hyper's own, larger limits stop anything bigger), a
+/// credential-taking POST from another site 403. Every response leaves with the
+/// [`security_headers`], `Cache-Control: no-store` where it takes or shows a credential, and, if
+/// it is an error without a page, the HTML error page in the site's layout.
+#[derive(Clone)]
+pub struct ProtectLayer(Arc<Shared>);
+
+struct Shared {
+    hosts: AllowedHosts,
+    headers: HeaderMap,
+    layout: Layout,
+}
+
+impl ProtectLayer {
+    /// The layer for an app answering to `hosts`, its error pages drawn in `layout`.
+    pub fn new(hosts: AllowedHosts, layout: Layout) -> ProtectLayer {
+        let headers = security_headers().into_iter().collect();
+        ProtectLayer(Arc::new(Shared { hosts, headers, layout }))
     }
-    if no_store {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+impl<S> Layer<S> for ProtectLayer {
+    type Service = Protect<S>;
+
+    fn layer(&self, inner: S) -> Protect<S> {
+        Protect { inner, shared: self.0.clone() }
     }
-    response
+}
+
+/// See [`ProtectLayer`].
+#[derive(Clone)]
+pub struct Protect<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Service<Request> for Protect<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let path = request.uri().path();
+        let no_store = shows_or_takes_credentials(path);
+        let refusal = self.shared.refusal(&request);
+        let shared = self.shared.clone();
+        let inner = match refusal {
+            Some(_) => None,
+            None => {
+                // The service that was made ready handles this request; a clone waits for the next.
+                let clone = self.inner.clone();
+                Some(std::mem::replace(&mut self.inner, clone).call(request))
+            }
+        };
+        Box::pin(async move {
+            let response = match (refusal, inner) {
+                (Some(refusal), _) => refusal,
+                (None, Some(inner)) => inner.await?,
+                (None, None) => unreachable!("either refused or passed on"),
+            };
+            Ok(shared.finish(response, no_store).await)
+        })
+    }
+}
+
+impl Shared {
+    /// The refusal this request gets before it reaches a handler, if any.
+    fn refusal(&self, request: &Request) -> Option<Response> {
+        let path = request.uri().path();
+        let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        if path != "/healthcheck" && !self.hosts.allows(host) {
+            tracing::warn!("request for another host refused");
+            return Some(AppError::MisdirectedHost.into_response());
+        }
+        if request.uri().path_and_query().map_or(0, |p| p.as_str().len()) > MAX_URI_BYTES {
+            return Some(StatusCode::URI_TOO_LONG.into_response());
+        }
+        let header_bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+        if header_bytes > MAX_HEADER_BYTES {
+            return Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response());
+        }
+        if takes_credentials(request.method(), path) && is_cross_site(request.headers()) {
+            tracing::warn!("cross-site credential post refused");
+            return Some(AppError::CrossSite.into_response());
+        }
+        None
+    }
+
+    /// The response as it leaves: its error page, the security headers, `no-store`.
+    async fn finish(&self, response: Response, no_store: bool) -> Response {
+        let status = response.status();
+        let mut response = if status.is_client_error() || status.is_server_error() {
+            render_error_page(&self.layout, response).await
+        } else {
+            response
+        };
+        let headers = response.headers_mut();
+        for (name, value) in &self.headers {
+            if !headers.contains_key(name) {
+                headers.insert(name, value.clone());
+            }
+        }
+        if no_store {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        response
+    }
 }
 
 /// True when a browser says this request comes from another site.
