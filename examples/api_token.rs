@@ -51,6 +51,7 @@ async fn run() -> Result<String, String> {
     };
 
     // The part to copy: one client, one call, the API token as HTTP Basic email:token.
+    bitbucket_password_grant::install_tls_provider();
     let http =
         token::http_client(settings.upstream.connect_timeout, settings.upstream.timeout).map_err(|e| e.to_string())?;
     let url = join(&url::Url::parse(&api_url).map_err(|e| e.to_string())?, "/2.0/user");

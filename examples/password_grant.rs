@@ -57,6 +57,7 @@ async fn run(args: Args) -> Result<String, String> {
             .map(SecretString::from)
             .map_err(|e| format!("cannot read the password ({e}); set BB_PASSWORD instead"))?,
     };
+    bitbucket_password_grant::install_tls_provider();
     let http =
         token::http_client(settings.upstream.connect_timeout, settings.upstream.timeout).map_err(|e| e.to_string())?;
 

@@ -31,6 +31,12 @@ pub mod web;
 
 pub use web::{AppState, app, serve};
 
+/// Makes rustls's `ring` provider the process's TLS crypto provider (reqwest is built without one,
+/// to keep the build light). Call it before building an HTTP client; calling it again is harmless.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// 32 random bytes from the OS-seeded generator, URL-safe base64: for tokens, codes and `state`.
 pub fn random_token() -> String {
     use base64::Engine;

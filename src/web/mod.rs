@@ -118,6 +118,7 @@ impl AppState {
         settings: Settings,
         local_addr: SocketAddr,
     ) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
+        crate::install_tls_provider();
         let http = token::http_client(settings.upstream.connect_timeout, settings.upstream.timeout)?;
         let discovered = match (&settings.issuer, settings.sandbox) {
             (Some(issuer), false) => Some(authorization_server::discover(&http, issuer).await?),
