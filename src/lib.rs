@@ -12,6 +12,7 @@
 //! - [`secrets`]: masking and scrubbing of secrets on display;
 //! - [`server`]: the HTTP/1.1 listener, with its timeouts, connection limit and shutdown deadline;
 //! - [`grant`]: the grants of RFC 6749, named once;
+//! - [`jwt`]: what a JWT access token or `id_token` says (decoded for display, not verified);
 //! - [`attempts`]: the limit on password attempts per client (the app's and the sandbox's);
 //! - [`token`]: the OAuth 2.0 token requests (copy this file into your own project).
 
@@ -21,6 +22,7 @@ pub mod bitbucket;
 pub mod diagnosis;
 pub mod exchange;
 pub mod grant;
+pub mod jwt;
 pub mod pkce;
 pub mod sandbox;
 pub mod secrets;

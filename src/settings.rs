@@ -145,7 +145,7 @@ pub struct ConfigError {
     /// The file, or `environment variable NAME`.
     pub source_name: String,
     /// The key in `config.json` the problem is about.
-    pub key: &'static str,
+    pub key: std::borrow::Cow<'static, str>,
     /// What is wrong, and where useful, how to fix it.
     pub problem: String,
 }
@@ -155,14 +155,27 @@ impl Settings {
     /// `|name| std::env::var(name).ok()`), and validates the result.
     pub fn load(config_path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
         let file_name = config_path.display().to_string();
-        let file_error =
-            |key: &'static str, problem: String| ConfigError { source_name: file_name.clone(), key, problem };
+        let file_error = |key: &'static str, problem: String| ConfigError {
+            source_name: file_name.clone(),
+            key: key.into(),
+            problem,
+        };
         let text = std::fs::read_to_string(config_path)
             .map_err(|e| file_error("(file)", format!("cannot read the config file: {e}")))?;
-        let file: ConfigFile = serde_json::from_str(&text).map_err(|e| {
-            let key = if e.is_data() { "(keys)" } else { "(syntax)" };
-            file_error(key, format!("not a valid config file: {e}"))
-        })?;
+        // The path of a bad value names its key: `consumerKey: invalid type: integer …`.
+        let file: ConfigFile = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
+            .map_err(|e| {
+                let key = match e.path().to_string() {
+                    path if e.inner().is_data() && path != "." => path,
+                    _ if e.inner().is_data() => "(keys)".to_owned(),
+                    _ => "(syntax)".to_owned(),
+                };
+                ConfigError {
+                    source_name: file_name.clone(),
+                    key: key.into(),
+                    problem: format!("not a valid config file: {}", e.inner()),
+                }
+            })?;
 
         // Each setting: the environment wins over the file; remember which one it came from.
         let pick = |var: &'static str, from_file: Option<String>| match env(var) {
@@ -173,16 +186,18 @@ impl Settings {
             let (value, source_name) = pick(var, from_file);
             match value {
                 Some(value) if !value.trim().is_empty() => Ok(value),
-                Some(_) => Err(ConfigError { source_name, key, problem: "must not be empty".into() }),
-                None => {
-                    Err(ConfigError { source_name, key, problem: format!("missing; set it in the file or in {var}") })
-                }
+                Some(_) => Err(ConfigError { source_name, key: key.into(), problem: "must not be empty".into() }),
+                None => Err(ConfigError {
+                    source_name,
+                    key: key.into(),
+                    problem: format!("missing; set it in the file or in {var}"),
+                }),
             }
         };
         let url = |key: &'static str, var: &'static str, from_file: Option<String>, default: &str| {
             let (value, source_name) = pick(var, from_file);
             let value = value.unwrap_or_else(|| default.to_owned());
-            parse_base_url(&value).map_err(|problem| ConfigError { source_name, key, problem })
+            parse_base_url(&value).map_err(|problem| ConfigError { source_name, key: key.into(), problem })
         };
 
         let consumer_key = required("consumerKey", "BITBUCKET_CONSUMER_KEY", file.consumer_key)?;
@@ -196,7 +211,7 @@ impl Settings {
         let flag = |key: &'static str, var: &'static str, from_file: Option<bool>, default: bool| match env(var) {
             Some(value) => parse_bool(&value).ok_or_else(|| ConfigError {
                 source_name: format!("environment variable {var}"),
-                key,
+                key: key.into(),
                 problem: format!("{value:?} is not true or false"),
             }),
             None => Ok(from_file.unwrap_or(default)),
@@ -207,9 +222,11 @@ impl Settings {
             let (value, source_name) = pick(var, from_file);
             match value.filter(|v| !v.trim().is_empty()) {
                 None => Ok(None),
-                Some(value) => {
-                    parse_endpoint_url(&value).map(Some).map_err(|problem| ConfigError { source_name, key, problem })
-                }
+                Some(value) => parse_endpoint_url(&value).map(Some).map_err(|problem| ConfigError {
+                    source_name,
+                    key: key.into(),
+                    problem,
+                }),
             }
         };
         let issuer = endpoint("issuer", "OAUTH_ISSUER", file.issuer)?;
@@ -230,7 +247,7 @@ impl Settings {
                 _ => {
                     return Err(ConfigError {
                         source_name,
-                        key: "clientAuth",
+                        key: "clientAuth".into(),
                         problem: format!("{value:?} is not basic or post"),
                     });
                 }
@@ -279,14 +296,14 @@ impl Settings {
         if cookie_secret.as_ref().is_some_and(|s| s.expose_secret().len() < 32) {
             return Err(ConfigError {
                 source_name: file_name.clone(),
-                key: "cookieSecret",
+                key: "cookieSecret".into(),
                 problem: "must be at least 32 characters (it signs the sign-in's state)".into(),
             });
         }
         let failed_attempts_per_minute = match env("FAILED_ATTEMPTS_PER_MINUTE") {
             Some(value) => value.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError {
                 source_name: "environment variable FAILED_ATTEMPTS_PER_MINUTE".into(),
-                key: "failedAttemptsPerMinute",
+                key: "failedAttemptsPerMinute".into(),
                 problem: format!("{value:?} is not a whole number of at least 1"),
             })?,
             None => match file.failed_attempts_per_minute {
@@ -509,6 +526,13 @@ mod tests {
         assert!(err.to_string().contains("not a valid config file"), "{err}");
         let err = load(r#"{"consumerkey":"k","consumerSecret":"s"}"#, &[]).unwrap_err();
         assert!(err.to_string().contains("unknown field `consumerkey`"), "{err}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key() {
+        let err = load(r#"{"consumerKey": 5, "consumerSecret": "s"}"#, &[]).unwrap_err();
+        assert_eq!(err.key, "consumerKey");
+        assert!(err.to_string().contains("consumerKey: not a valid config file: invalid type: integer `5`"), "{err}");
     }
 
     #[test]

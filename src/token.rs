@@ -54,16 +54,37 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A program that runs longer than a token lives holds it in a [`TokenKeeper`] and asks it for the
+//! access token before each API call: the keeper refreshes the token shortly before it expires, with
+//! one request however many tasks ask at once, and keeps the newest refresh token (servers that
+//! rotate them, as Bitbucket does since 2026, refuse the old one). Its [`RefreshError`] says when
+//! refreshing cannot work any more and the user must sign in again (a new grant).
+//!
+//! ```no_run
+//! # use bitbucket_password_grant::token;
+//! # async fn demo(http: reqwest::Client, client: token::ClientCredentials<'_>, token: token::TokenResponse)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! # use std::time::Duration;
+//! let url = "https://auth.example.com/oauth/token";
+//! // `token` came from a grant, as above. Refresh it when it has less than a minute to live.
+//! let keeper = token::TokenKeeper::new(http.clone(), url, &client, Duration::from_secs(60), token);
+//! let access_token = keeper.access_token().await?; // before each API call
+//! http.get("https://api.example.com/user").bearer_auth(access_token).send().await?;
+//! # Ok(()) }
+//! ```
+//!
 //! Things this file takes care of, so your code does not have to:
-//! * `Debug` on [`TokenResponse`] and [`ClientCredentials`] never prints a token or secret, so
-//!   a stray `{:?}` in a log line leaks nothing;
+//! * `Debug` on [`TokenResponse`], [`ClientCredentials`] and [`TokenKeeper`] never prints a token
+//!   or secret, so a stray `{:?}` in a log line leaks nothing;
 //! * the response body is read up to [`MAX_TOKEN_RESPONSE_BYTES`] and no further;
 //! * a redirect from the token endpoint is reported, never followed (a token request must not
 //!   be replayed, with its credentials, to another host);
 //! * both `scope` (RFC 6749) and `scopes` (Bitbucket until 2026) are understood.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -141,6 +162,10 @@ pub struct TokenResponse {
     /// Bitbucket only: the grant type that was used (this is *not* the CSRF `state`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// When the response arrived (set by [`parse_token_response`]), to tell when it expires. It is
+    /// not part of the JSON: a token read back from JSON has `None` here, so its expiry is unknown.
+    #[serde(skip)]
+    pub received_at: Option<Instant>,
 }
 
 impl TokenResponse {
@@ -160,6 +185,40 @@ impl TokenResponse {
     /// True when the token is a Bearer token (RFC 6750), whatever its case.
     pub fn is_bearer(&self) -> bool {
         self.token_type.eq_ignore_ascii_case("bearer")
+    }
+
+    /// The moment the access token expires: `received_at + expires_in`, or `None` when either is
+    /// unknown.
+    ///
+    /// ```
+    /// # use bitbucket_password_grant::token;
+    /// use std::time::{Duration, Instant};
+    /// let json = r#"{"access_token":"a","token_type":"bearer","expires_in":7200}"#;
+    /// let mut t: token::TokenResponse = serde_json::from_str(json).unwrap();
+    /// assert_eq!(t.expires_at(), None); // read from JSON, not received: when is unknown
+    /// let now = Instant::now();
+    /// t.received_at = Some(now); // what `parse_token_response` sets
+    /// assert_eq!(t.expires_at(), Some(now + Duration::from_secs(7200)));
+    /// ```
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.received_at?.checked_add(Duration::from_secs(self.expires_in?))
+    }
+
+    /// "Refresh now?": true when the access token expires within `margin` from now (or has
+    /// expired). A token whose expiry is unknown is never due: use it until the API answers 401.
+    ///
+    /// ```
+    /// # use bitbucket_password_grant::token;
+    /// use std::time::{Duration, Instant};
+    /// let json = r#"{"access_token":"a","token_type":"bearer","expires_in":7200}"#;
+    /// let mut t: token::TokenResponse = serde_json::from_str(json).unwrap();
+    /// t.received_at = Some(Instant::now());
+    /// assert!(!t.is_due(Duration::from_secs(60))); // two hours left
+    /// assert!(t.is_due(Duration::from_secs(7200))); // expires within the margin
+    /// ```
+    pub fn is_due(&self, margin: Duration) -> bool {
+        let expires_at = self.expires_at();
+        expires_at.is_some_and(|at| Instant::now().checked_add(margin).is_none_or(|soon| soon >= at))
     }
 }
 
@@ -193,7 +252,7 @@ pub struct OAuthError {
 }
 
 /// Why a token request did not produce a token.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum TokenError {
     /// The authorization server refused: it answered with an OAuth error.
     Refused(OAuthError),
@@ -545,7 +604,7 @@ pub fn parse_token_response(response: &RawResponse) -> Result<TokenResponse, Tok
     if token.access_token.is_empty() {
         return Err(response.unexpected("an empty access_token"));
     }
-    Ok(token)
+    Ok(TokenResponse { received_at: Some(Instant::now()), ..token })
 }
 
 /// Reads the answer to a revocation request (RFC 7009 §2.2): 200 is success, whatever the body;
@@ -557,6 +616,318 @@ pub fn parse_revocation_response(response: &RawResponse) -> Result<(), TokenErro
     match serde_json::from_slice::<OAuthError>(&response.body) {
         Ok(error) => Err(TokenError::Refused(OAuthError { status: response.status, ..error })),
         Err(_) => Err(response.unexpected(format!("HTTP {} where 200 was expected", response.status))),
+    }
+}
+
+/// Holds a token and hands out a valid access token, refreshing it shortly before it expires
+/// (RFC 6749 §6): what Go's `oauth2.TokenSource` does.
+///
+/// Share one keeper (in an `Arc`) between all the tasks that call the API, and ask it for the
+/// access token before each call. When the token is due (it expires within `margin`), the first
+/// caller sends the refresh request and the others wait for its answer: one request however many
+/// callers. The keeper keeps the newest refresh token, or the one it had when the answer brings
+/// none (RFC 6749 §6). It owns copies of the client's id and secret, so it needs no lifetimes.
+///
+/// ```no_run
+/// # use bitbucket_password_grant::token;
+/// # async fn demo(http: reqwest::Client, first: token::TokenResponse) -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// let url = "https://bitbucket.org/site/oauth2/access_token";
+/// let client = token::ClientCredentials::basic("key", "secret");
+/// // `first` came from a grant, e.g. `token::authorization_code_grant`. Refresh a minute early.
+/// let keeper = Arc::new(token::TokenKeeper::new(http.clone(), url, &client, Duration::from_secs(60), first));
+///
+/// // Before each API call, in any task: an access token that is valid for a minute at least.
+/// let access_token = keeper.access_token().await?;
+/// let user = http.get("https://api.bitbucket.org/2.0/user").bearer_auth(access_token).send().await?;
+/// # Ok(()) }
+/// ```
+pub struct TokenKeeper {
+    http: reqwest::Client,
+    token_url: String,
+    client_id: String,
+    client_secret: String,
+    client_auth: ClientAuth,
+    margin: Duration,
+    state: Mutex<KeeperState>,
+}
+
+/// What a [`TokenKeeper`] holds, behind its lock (never held across an `.await`).
+struct KeeperState {
+    token: TokenResponse,
+    /// A refresh request is on its way; callers that find the token due wait for its answer.
+    refreshing: bool,
+    /// The callers waiting for it, woken when it ends (see [`InFlight`]).
+    waiters: Vec<Waker>,
+    /// How many refreshes were started: the number of the latest one.
+    started: u64,
+    /// The number of the last refresh that finished (one dropped midway never finishes).
+    finished: u64,
+    /// How that last refresh failed, if it did.
+    failure: Option<RefreshError>,
+    /// How many refreshes succeeded.
+    refreshes: u64,
+}
+
+/// What [`TokenKeeper::access_token`] does next, decided under the lock.
+enum Next {
+    Answer(Result<String, RefreshError>),
+    Refresh(String),
+}
+
+impl TokenKeeper {
+    /// A keeper of `token` (the answer to a grant), refreshed at `token_url` with the `client`'s
+    /// credentials when it expires within `margin`. Keep the margin well under the token's
+    /// lifetime (a minute for Bitbucket's two hours), or every call refreshes.
+    ///
+    /// ```no_run
+    /// # use bitbucket_password_grant::token;
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// let http = token::http_client(Duration::from_secs(5), Duration::from_secs(10))?;
+    /// let url = "https://bitbucket.org/site/oauth2/access_token";
+    /// let client = token::ClientCredentials::basic("key", "secret");
+    /// let first = token::password_grant(&http, url, &client, "alice", "s3cret", None).await?;
+    /// let keeper = token::TokenKeeper::new(http, url, &client, Duration::from_secs(60), first);
+    /// # Ok(()) }
+    /// ```
+    pub fn new(
+        http: reqwest::Client,
+        token_url: &str,
+        client: &ClientCredentials<'_>,
+        margin: Duration,
+        token: TokenResponse,
+    ) -> TokenKeeper {
+        TokenKeeper {
+            http,
+            token_url: token_url.to_owned(),
+            client_id: client.client_id.to_owned(),
+            client_secret: client.client_secret.to_owned(),
+            client_auth: client.auth,
+            margin,
+            state: Mutex::new(KeeperState {
+                token,
+                refreshing: false,
+                waiters: Vec::new(),
+                started: 0,
+                finished: 0,
+                failure: None,
+                refreshes: 0,
+            }),
+        }
+    }
+
+    /// The access token to send as `Authorization: Bearer …`: the one held, if it is not due, or
+    /// else a refreshed one. Concurrent callers share one refresh request and its outcome.
+    ///
+    /// Cancellation-safe: if the caller that is refreshing gives up (a timeout, a dropped task),
+    /// the callers waiting for it carry on and one of them refreshes. (On a server that rotates
+    /// refresh tokens, an answer lost that way may have used up the refresh token: the next
+    /// refresh is then refused, and a new grant is needed.)
+    ///
+    /// ```no_run
+    /// # use bitbucket_password_grant::token;
+    /// # async fn demo(keeper: token::TokenKeeper, http: reqwest::Client) {
+    /// match keeper.access_token().await {
+    ///     Ok(access_token) => {
+    ///         let _ = http.get("https://api.bitbucket.org/2.0/user").bearer_auth(access_token).send().await;
+    ///     }
+    ///     // No refresh token, or the server refused it: sign the user in again.
+    ///     Err(token::RefreshError::NewGrantNeeded(refusal)) => eprintln!("please sign in again ({refusal:?})"),
+    ///     // No answer, or not a token response: nothing changed, try again in a moment.
+    ///     Err(token::RefreshError::Transient(error)) => eprintln!("will retry: {error}"),
+    /// }
+    /// # }
+    /// ```
+    pub async fn access_token(&self) -> Result<String, RefreshError> {
+        let mut waited_for = None; // the number of the refresh this call waited for
+        let next = std::future::poll_fn(|cx| {
+            let mut state = self.lock();
+            if !state.token.is_due(self.margin) {
+                return Poll::Ready(Next::Answer(Ok(state.token.access_token.clone())));
+            }
+            if state.refreshing {
+                waited_for = Some(state.started);
+                if !state.waiters.iter().any(|waiter| waiter.will_wake(cx.waker())) {
+                    state.waiters.push(cx.waker().clone());
+                }
+                return Poll::Pending;
+            }
+            // The refresh this call waited for has finished: its outcome is this call's too.
+            if waited_for == Some(state.finished) {
+                let outcome = match &state.failure {
+                    None => Ok(state.token.access_token.clone()),
+                    Some(failure) => Err(failure.clone()),
+                };
+                return Poll::Ready(Next::Answer(outcome));
+            }
+            // A refused refresh token stays refused: it is not sent again.
+            if let Some(failure @ RefreshError::NewGrantNeeded(_)) = &state.failure {
+                return Poll::Ready(Next::Answer(Err(failure.clone())));
+            }
+            let Some(refresh_token) = state.token.refresh_token.clone() else {
+                return Poll::Ready(Next::Answer(Err(RefreshError::NewGrantNeeded(None))));
+            };
+            state.refreshing = true;
+            state.started += 1;
+            Poll::Ready(Next::Refresh(refresh_token))
+        })
+        .await;
+        let refresh_token = match next {
+            Next::Answer(answer) => return answer,
+            Next::Refresh(refresh_token) => refresh_token,
+        };
+
+        // This call refreshes. Whether it finishes or is dropped at the `.await`, `in_flight`
+        // ends the refresh and wakes the callers waiting for it.
+        let in_flight = InFlight(&self.state);
+        let client = ClientCredentials {
+            client_id: &self.client_id,
+            client_secret: &self.client_secret,
+            auth: self.client_auth,
+        };
+        let result = refresh_token_grant(&self.http, &self.token_url, &client, &refresh_token).await;
+        let outcome = {
+            let mut state = self.lock();
+            state.finished = state.started;
+            match result {
+                Ok(mut token) => {
+                    // RFC 6749 §6: no refresh token in the answer means "keep using yours".
+                    token.refresh_token = token.refresh_token.or(Some(refresh_token));
+                    let access_token = token.access_token.clone();
+                    state.token = token;
+                    state.failure = None;
+                    state.refreshes += 1;
+                    Ok(access_token)
+                }
+                Err(error) => {
+                    let failure = RefreshError::from_token_error(error);
+                    state.failure = Some(failure.clone());
+                    Err(failure)
+                }
+            }
+        };
+        drop(in_flight);
+        outcome
+    }
+
+    /// A copy of the token held now, to show or to store. Its `Debug` hides the tokens; if you
+    /// print one, print a few characters of it.
+    ///
+    /// ```no_run
+    /// # use bitbucket_password_grant::token;
+    /// # fn demo(keeper: token::TokenKeeper) {
+    /// let token = keeper.token();
+    /// println!("{token:?} expires at {:?}", token.expires_at());
+    /// # }
+    /// ```
+    pub fn token(&self) -> TokenResponse {
+        self.lock().token.clone()
+    }
+
+    /// How many refreshes have succeeded since the keeper was made.
+    ///
+    /// ```no_run
+    /// # use bitbucket_password_grant::token;
+    /// # async fn demo(keeper: token::TokenKeeper) -> Result<(), token::RefreshError> {
+    /// let before = keeper.refreshes();
+    /// let access_token = keeper.access_token().await?;
+    /// if keeper.refreshes() > before {
+    ///     println!("refreshed");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn refreshes(&self) -> u64 {
+        self.lock().refreshes
+    }
+
+    fn lock(&self) -> MutexGuard<'_, KeeperState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for TokenKeeper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenKeeper")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("margin", &self.margin)
+            .field("token", &self.lock().token)
+            .finish()
+    }
+}
+
+/// A refresh on its way. Dropping it, when the refresh finished or when the future running it was
+/// dropped midway, clears the flag and wakes the waiting callers (one of them then refreshes if
+/// this refresh did not finish).
+struct InFlight<'a>(&'a Mutex<KeeperState>);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let waiters = {
+            let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            state.refreshing = false;
+            std::mem::take(&mut state.waiters)
+        };
+        waiters.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// Why [`TokenKeeper::access_token`] has no access token to give.
+///
+/// ```
+/// # use bitbucket_password_grant::token;
+/// let error = token::RefreshError::NewGrantNeeded(None);
+/// assert_eq!(error.to_string(), "no refresh token: a new grant is needed (sign in again)");
+/// ```
+#[derive(Clone, Debug)]
+pub enum RefreshError {
+    /// Refreshing cannot work: there is no refresh token (`None`), or the authorization server
+    /// refused it (its OAuth error, HTTP 400 or 401: expired, revoked, already used where refresh
+    /// tokens rotate, or `invalid_client`). Get a new grant: sign the user in again.
+    NewGrantNeeded(Option<OAuthError>),
+    /// The refresh did not complete: no answer, or an answer that was not a token response (an
+    /// error page, a 5xx). The token held is unchanged: try again later.
+    Transient(TokenError),
+}
+
+impl RefreshError {
+    /// An OAuth error with HTTP 400 or 401 (RFC 6749 §5.2) is final; anything else may pass.
+    fn from_token_error(error: TokenError) -> RefreshError {
+        match error {
+            TokenError::Refused(refusal) if refusal.status == 400 || refusal.status == 401 => {
+                RefreshError::NewGrantNeeded(Some(refusal))
+            }
+            other => RefreshError::Transient(other),
+        }
+    }
+}
+
+impl fmt::Display for RefreshError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RefreshError::NewGrantNeeded(None) => write!(f, "no refresh token: a new grant is needed (sign in again)"),
+            RefreshError::NewGrantNeeded(Some(refusal)) => {
+                write!(f, "the refresh token was refused (HTTP {}): {}", refusal.status, refusal.error)?;
+                if let Some(description) = &refusal.error_description {
+                    write!(f, ": {description}")?;
+                }
+                write!(f, "; a new grant is needed (sign in again)")
+            }
+            RefreshError::Transient(error) => write!(f, "the token could not be refreshed now (try again): {error}"),
+        }
+    }
+}
+
+impl std::error::Error for RefreshError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RefreshError::Transient(error) => Some(error),
+            RefreshError::NewGrantNeeded(_) => None,
+        }
     }
 }
 

@@ -243,6 +243,19 @@ impl AppState {
             (SampleCall::User, _) | (_, None) => self.0.server.user.url.clone(),
             (_, Some(api)) => join(api, call.path()),
         };
+        self.call_api_at(url, call == SampleCall::User, access_token, can_refresh, scrubber).await
+    }
+
+    /// Calls `GET {url}` with the token (recording it) and explains a failure; `names_the_user`
+    /// says the answer is an account to show.
+    async fn call_api_at(
+        &self,
+        url: String,
+        names_the_user: bool,
+        access_token: &str,
+        can_refresh: bool,
+        scrubber: &Scrubber,
+    ) -> ApiStep {
         let (exchange, result) = exchange::api_call(&self.0.http, &url, access_token).await;
         let (json, problem) = match result {
             Ok(json) => (Some(json), None),
@@ -256,7 +269,7 @@ impl AppState {
                 (None, Some(diagnosis))
             }
         };
-        ApiStep::new(call, exchange, json, problem)
+        ApiStep::new(names_the_user, exchange, json, problem)
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Layout {
     pub calls: Vec<SampleCall>,
     /// `GET /2.0/user` on the Bitbucket API (or the sandbox's), for the API-token example.
     pub api_token_url: String,
+    /// The REST API's base, which the result page's explorer calls under.
+    pub explorer_base: Option<String>,
 }
 
 impl Layout {
@@ -62,6 +64,7 @@ impl Layout {
             discovered: server.discovered.clone(),
             can_revoke: server.revocation.is_some(),
             calls: if server.bitbucket_api.is_some() { SampleCall::ALL.to_vec() } else { vec![SampleCall::User] },
+            explorer_base: server.bitbucket_api.as_ref().map(|api| api.as_str().trim_end_matches('/').to_owned()),
             api_token_url: match &server.bitbucket_api {
                 Some(api) => crate::settings::join(api, "/2.0/user"),
                 None => "https://api.bitbucket.org/2.0/user".to_owned(),
@@ -167,7 +170,6 @@ fn expiry_time(seconds: u64) -> Option<time::OffsetDateTime> {
 
 /// One sample API call: its exchange, and what came of it.
 pub struct ApiStep {
-    pub call: SampleCall,
     pub exchange: Exchange,
     /// The account, for `/2.0/user`.
     pub profile: Option<UserProfile>,
@@ -178,13 +180,18 @@ pub struct ApiStep {
 }
 
 impl ApiStep {
-    /// Sorts an answer into what the page shows for this call.
-    pub fn new(call: SampleCall, exchange: Exchange, json: Option<Value>, problem: Option<ApiDiagnosis>) -> ApiStep {
-        let (profile, json) = match (call, json) {
-            (SampleCall::User, Some(json)) => (Some(UserProfile::from_json(json)), None),
+    /// Sorts an answer into what the page shows: an account when the call names the user.
+    pub fn new(
+        names_the_user: bool,
+        exchange: Exchange,
+        json: Option<Value>,
+        problem: Option<ApiDiagnosis>,
+    ) -> ApiStep {
+        let (profile, json) = match (names_the_user, json) {
+            (true, Some(json)) => (Some(UserProfile::from_json(json)), None),
             (_, json) => (None, json.as_ref().map(pretty)),
         };
-        ApiStep { call, exchange, profile, json, problem }
+        ApiStep { exchange, profile, json, problem }
     }
 }
 

@@ -3,6 +3,7 @@
 mod browser;
 mod diagnosis;
 mod example;
+mod explorer;
 mod grants;
 mod hardening;
 mod hardening_two;
@@ -17,4 +18,5 @@ mod standard_server;
 mod startup;
 mod teaching;
 mod token_parsing;
+mod token_source;
 mod upstream_faults;
