@@ -162,6 +162,9 @@ pub struct TokenResponse {
     /// Bitbucket only: the grant type that was used (this is *not* the CSRF `state`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// OpenID Connect only: a JWT about the signed-in user, for the client (not for APIs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
     /// When the response arrived (set by [`parse_token_response`]), to tell when it expires. It is
     /// not part of the JSON: a token read back from JSON has `None` here, so its expiry is unknown.
     #[serde(skip)]
@@ -229,6 +232,7 @@ impl fmt::Debug for TokenResponse {
             .field("token_type", &self.token_type)
             .field("expires_in", &self.expires_in)
             .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
+            .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
             .field("scope", &self.scope.as_ref().or(self.scopes.as_ref()))
             .finish()
     }

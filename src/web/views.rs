@@ -11,6 +11,7 @@ use crate::bitbucket::{SampleCall, UserProfile, pretty};
 use crate::diagnosis::ApiDiagnosis;
 use crate::exchange::Exchange;
 use crate::grant::Grant;
+use crate::jwt;
 use crate::sandbox::{DEMO_PASSWORD, DEMO_USERNAME};
 use crate::secrets::partial;
 use crate::token::TokenResponse;
@@ -123,6 +124,10 @@ pub struct TokenView {
     pub scopes: Vec<String>,
     /// Bitbucket's `state`: which grant produced the token.
     pub grant: Option<String>,
+    /// The access token decoded, when it is a JWT; `None`: opaque.
+    pub access_jwt: Option<jwt::Decoded>,
+    /// The OpenID Connect `id_token`, decoded.
+    pub id_token: Option<jwt::Decoded>,
 }
 
 impl TokenView {
@@ -140,6 +145,8 @@ impl TokenView {
             refresh_token_masked: token.refresh_token.as_deref().map(partial),
             scopes: token.granted_scopes().into_iter().map(str::to_owned).collect(),
             grant: token.state.clone(),
+            access_jwt: jwt::decode(&token.access_token),
+            id_token: token.id_token.as_deref().and_then(jwt::decode),
         }
     }
 
@@ -156,6 +163,8 @@ impl TokenView {
             refresh_token_masked: Some(partial(refresh_token)),
             scopes: Vec::new(),
             grant: None,
+            access_jwt: None,
+            id_token: None,
         }
     }
 }
@@ -261,6 +270,29 @@ impl ResultTemplate<'_> {
                 valid and is kept for the next refresh (RFC 6749 §6)."
             }
         }
+    }
+
+    /// The `export` lines the sandbox's snippets need: public values and the user's own tokens.
+    pub fn exports(&self) -> String {
+        // A case's consumer is one of the sandbox's own, public; the configured consumer's secret
+        // stays off the page: the line reads it from the config file.
+        let (key, secret) = match self.case.and_then(SandboxCase::consumer) {
+            Some(consumer) => (consumer.key.to_owned(), consumer.secret.to_owned()),
+            None => (
+                "\"$(sed -n 's/.*\"consumerKey\": *\"\\([^\"]*\\)\".*/\\1/p' config.json)\"".to_owned(),
+                "\"$(sed -n 's/.*\"consumerSecret\": *\"\\([^\"]*\\)\".*/\\1/p' config.json)\"".to_owned(),
+            ),
+        };
+        let mut lines =
+            vec![format!("export BITBUCKET_CONSUMER_KEY={key}"), format!("export BITBUCKET_CONSUMER_SECRET={secret}")];
+        if self.grant == Grant::Password {
+            lines.push(format!("export BB_PASSWORD={}", crate::sandbox::DEMO_PASSWORD));
+        }
+        lines.push(format!("export ACCESS_TOKEN={}", self.token.access_token));
+        if let Some(refresh) = &self.token.refresh_token {
+            lines.push(format!("export REFRESH_TOKEN={refresh}"));
+        }
+        lines.join("\n")
     }
 
     /// This grant's diagram.

@@ -167,3 +167,44 @@ async fn error_pages_show_the_failed_exchange() {
     assert!(exchange.contains("Invalid resource owner username/password"), "{exchange}");
     page.assert_lacks("wrong-password-here");
 }
+
+#[tokio::test]
+async fn jwt_tokens_are_decoded_with_dates_and_opaque_ones_are_said_to_be_opaque() {
+    use base64::Engine;
+    let part = |json: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string());
+    let header = part(serde_json::json!({"alg": "RS256", "kid": "test-key"}));
+    let access = format!("{header}.{}.c2ln", part(serde_json::json!({"sub": "alice", "exp": 1_900_000_000})));
+    let id_token = format!("{header}.{}.c2ln", part(serde_json::json!({"sub": "alice", "aud": "test-client"})));
+    let server = answering(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        "access_token": access, "token_type": "Bearer", "expires_in": 300, "id_token": id_token
+    })))
+    .await;
+    let app = spawn_app(settings_for(&server.uri())).await;
+    let page = app.login("alice", "pw").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.assert_contains("The access token is a JWT");
+    page.assert_contains("2030-03-17 17:46:40 UTC");
+    page.assert_contains("The <code>id_token</code> (OpenID Connect)");
+    page.assert_contains("&#34;aud&#34;: &#34;test-client&#34;");
+    let sandbox = spawn_sandbox_app().await.login("demo", "demo").await;
+    sandbox.assert_contains(r#"id="opaque-token""#);
+    sandbox.assert_lacks("The access token is a JWT");
+}
+
+#[tokio::test]
+async fn in_sandbox_mode_the_snippets_come_with_their_export_lines_and_the_refresh_token_can_be_revealed() {
+    let app = spawn_sandbox_app().await;
+    let page = app.login("demo", "demo").await;
+    // The configured consumer's secret stays off the page: the line reads it from config.json.
+    page.assert_contains("export BITBUCKET_CONSUMER_SECRET=&#34;$(sed -n");
+    page.assert_lacks("sandbox-consumer-secret");
+    let case =
+        app.post_form("/oauth-callback", &[("username", "demo"), ("password", "demo"), ("case", "no-email")]).await;
+    case.assert_contains("export BITBUCKET_CONSUMER_SECRET=sandbox-no-email-secret");
+    page.assert_contains("export BB_PASSWORD=demo");
+    page.assert_contains(&format!("export REFRESH_TOKEN={}", page.hidden("refresh_token")));
+    page.assert_contains(r#"id="refresh-token-full""#);
+    let client_credentials = app.post_form("/client-credentials", &[]).await;
+    client_credentials.assert_lacks("BB_PASSWORD=");
+    client_credentials.assert_lacks("the password shows as");
+}
