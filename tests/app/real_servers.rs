@@ -310,6 +310,9 @@ async fn oidc_provider_every_grant_it_offers_completes_discovered_and_configured
         assert_eq!(page.status, 200, "{how:?}: {}", page.body);
         page.assert_contains("Access token issued");
         page.assert_contains("Alice Liddell");
+        // Its id_token is a JWT, decoded on the page (iss, aud, exp as a date).
+        page.assert_contains("The <code>id_token</code> (OpenID Connect)");
+        page.assert_contains("&#34;aud&#34;: &#34;oidc-client&#34;");
         // offline_access with prompt=consent gives a refresh token; it does not rotate here.
         let page = refresh_twice(&app, page, false).await;
         revoke(&app, &page).await;
