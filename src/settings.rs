@@ -372,17 +372,8 @@ impl Settings {
 /// Parses a base URL such as `https://bitbucket.org`: http or https, a host, no credentials,
 /// query or fragment. A trailing slash is removed so paths can be appended.
 pub fn parse_base_url(value: &str) -> Result<Url, String> {
-    let url = Url::parse(value.trim()).map_err(|e| format!("{value:?} is not a valid URL ({e})"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{value:?} must start with http:// or https://"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{value:?} has no host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("{value:?} must not contain credentials; use consumerKey/consumerSecret"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
+    let url = parse_endpoint_url(value)?;
+    if url.query().is_some() {
         return Err(format!("{value:?} must not have a query or fragment"));
     }
     let trimmed = url.as_str().trim_end_matches('/').to_owned();
