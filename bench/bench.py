@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Runs the benchmark cases (see run.sh) and writes BENCHMARKS.md.
+"""Runs the benchmark cases of issue #13 (see run.sh) and writes the report.
 
-Everything runs on loopback: the app, the bare hyper baseline, the sandbox as its own process,
-and wrk. Each case alternates A (baseline) and B (app) over several rounds and reports medians, so
-that noise on this shared machine hits both sides alike.
+Everything runs on loopback, on this one machine: the app, the bare hyper baseline, the sandbox as
+its own process, the Node.js port of the original app, and wrk. Each throughput case alternates A
+(baseline) and B (the app) over several rounds, A first in odd rounds and B first in even ones, and
+reports medians, so that noise on this shared machine hits both sides alike.
 """
 
 import argparse
@@ -11,22 +12,33 @@ import json
 import os
 import platform
 import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONNECTIONS = 32
+FLOW_MEMORY_CONNECTIONS = 200
 BASIC = "Basic c2FuZGJveC1jb25zdW1lci1rZXk6c2FuZGJveC1jb25zdW1lci1zZWNyZXQ="  # sandbox-consumer-key:sandbox-consumer-secret
+TICKS = os.sysconf("SC_CLK_TCK")
+
+# Each process's environment: the app as `cargo run` starts it (no RUST_LOG: the default level,
+# info, at which health probes log nothing), except the app's own password attempt limit: wrk is
+# one address with many connections in flight.
+BASE_ENV = {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
+APP_ENV = dict(BASE_ENV, FAILED_ATTEMPTS_PER_MINUTE="1000000")
 
 LUA_DONE = """
 local threads = {}
 setup = function(thread) table.insert(threads, thread) end
 bad = 0
+count = 0
 done = function(summary, latency, requests)
   local e = summary.errors
   local wrong = 0
@@ -37,10 +49,13 @@ done = function(summary, latency, requests)
 end
 """
 
-# For the full flow: a 200 page without the profile (the API call inside failed) is an error too.
-LUA_EXPECT = """
+# Only when needed (wrk parses every body once a `response` function exists): a 200 page without
+# the expected text is an error too (the flow's API call failed), and a fixed number of requests.
+LUA_RESPONSE = """
 response = function(status, headers, body)
-  if not string.find(body, "%s", 1, true) then bad = bad + 1 end
+  if EXPECT and not string.find(body, EXPECT, 1, true) then bad = bad + 1 end
+  count = count + 1
+  if LIMIT and count >= LIMIT then wrk.thread:stop() end
 end
 """
 
@@ -57,27 +72,25 @@ def get(url, headers=None, data=None, timeout=5):
         return response.status, response.read()
 
 
-def wait_ready(url, limit=30):
+def wait_listening(port, limit=30):
     started = time.time()
     while time.time() - started < limit:
         try:
-            if get(url, timeout=1)[0] == 200:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
         except OSError:
             time.sleep(0.02)
-    sys.exit(f"{url} never answered")
+    sys.exit(f"nothing listens on port {port}")
 
 
 class Process:
-    def __init__(self, name, command, env=None, ready=None):
+    def __init__(self, name, command, port, env=None, wrapper=()):
         self.name = name
-        # wrk is one address with many connections; the per-address password attempt limit
-        # (10 in flight or refused per minute) would turn the flow case into 429s.
-        full_env = dict(os.environ, RUST_LOG="warn", FAILED_ATTEMPTS_PER_MINUTE="1000000")
-        full_env.update(env or {})
-        self.proc = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if ready:
-            wait_ready(ready)
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([*wrapper, *command], cwd=ROOT, env=env or APP_ENV,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_listening(port, 120 if wrapper else 30)
 
     def rss_kib(self):
         with open(f"/proc/{self.proc.pid}/status") as status:
@@ -86,18 +99,25 @@ class Process:
                     return int(line.split()[1])
         return 0
 
+    def cpu_seconds(self):
+        """utime + stime of the whole process (all its threads), from /proc/PID/stat."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS
+
     def stop(self):
         self.proc.terminate()
         try:
-            self.proc.wait(10)
+            self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
 
 
-def wrk(url, seconds, connections, method="GET", body=None, headers=None, expect=None):
+def wrk(url, seconds, connections, method="GET", body=None, headers=None, expect=None, limit=None):
     script = LUA_DONE + f'wrk.method = "{method}"\n'
-    if expect:
-        script += LUA_EXPECT % expect
+    if expect or limit:
+        script += f"EXPECT = {json.dumps(expect) if expect else 'nil'}\nLIMIT = {limit or 'nil'}\n" + LUA_RESPONSE
     if body:
         script += f'wrk.body = "{body}"\n'
     for name, value in (headers or {}).items():
@@ -120,152 +140,34 @@ def wrk(url, seconds, connections, method="GET", body=None, headers=None, expect
     return result
 
 
-def median(values):
-    return statistics.median(values)
+def flow_cpu(client, servers, count, login):
+    """CPU seconds each of `servers` spends per flow, over `count` flows sent to `client`."""
+    before = [s.cpu_seconds() for s in servers]
+    result = wrk(client.url + "/oauth-callback", 600, CONNECTIONS, limit=count, **login)
+    time.sleep(0.3)  # the few requests wrk abandoned when it stopped
+    after = [s.cpu_seconds() for s in servers]
+    return [(a - b) / result["requests"] for a, b in zip(after, before)]
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=["full", "smoke"], default="full")
-    parser.add_argument("--bin-dir", required=True)
-    parser.add_argument("--out", required=True, help="where to write the report")
-    args = parser.parse_args()
-    full = args.mode == "full"
-    rounds, seconds = (3, 10) if full else (1, 1)
-    app_bin = os.path.join(args.bin_dir, "bitbucket-password-grant")
-    bare_bin = os.path.join(args.bin_dir, "examples", "bare_hyper")
+def memory_under_flows(app, seconds, login):
+    """The app's peak RSS while 200 connections send flows, and its RSS idle afterwards."""
+    peak = [app.rss_kib()]
+    stop = threading.Event()
 
-    # The app in sandbox mode (as `cargo run` starts it), quiet logging.
-    app_port = free_port()
-    app = Process("app", [app_bin, "--port", str(app_port)], ready=f"http://127.0.0.1:{app_port}/healthcheck")
-    app_url = f"http://127.0.0.1:{app_port}"
-    # The same app with its default logging (every request at info), output thrown away.
-    logged_port = free_port()
-    logged = Process("app-logged", [app_bin, "--port", str(logged_port)], env={"RUST_LOG": ""},
-                     ready=f"http://127.0.0.1:{logged_port}/healthcheck")
-    logged_url = f"http://127.0.0.1:{logged_port}"
-
-    # The baseline serves the landing page's exact bytes, fetched from the app.
-    landing = get(app_url + "/")[1]
-    page_file = tempfile.NamedTemporaryFile(suffix=".html", delete=False)
-    page_file.write(landing)
-    page_file.close()
-    bare_port = free_port()
-    bare = Process("bare", [bare_bin, f"127.0.0.1:{bare_port}", page_file.name, "static/style.css"],
-                   ready=f"http://127.0.0.1:{bare_port}/healthcheck")
-    bare_url = f"http://127.0.0.1:{bare_port}"
-    assert get(bare_url + "/")[1] == landing, "the baseline must serve the same bytes"
-    assert get(bare_url + "/healthcheck")[1] == get(app_url + "/healthcheck")[1]
-
-    # The sandbox as its own process, and the app in live mode pointed at it.
-    sandbox_port = free_port()
-    sandbox = Process("sandbox", [app_bin, "--sandbox-only", "--port", str(sandbox_port)])
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}/sandbox"
-    wait_listening(sandbox_port)
-    live_port = free_port()
-    live = Process("app-live", [app_bin, "--port", str(live_port)], env={
-        "BITBUCKET_SANDBOX": "false", "BITBUCKET_URL": sandbox_url, "BITBUCKET_API_URL": sandbox_url + "/api",
-    }, ready=f"http://127.0.0.1:{live_port}/healthcheck")
-    live_url = f"http://127.0.0.1:{live_port}"
-
-    login = {"method": "POST", "body": "username=demo&password=demo", "expect": "Demo User",
-             "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
-    token_call = {"method": "POST", "body": "grant_type=password&username=demo&password=demo",
-                  "headers": {"Content-Type": "application/x-www-form-urlencoded", "Authorization": BASIC}}
-
-    # Memory first, on processes that have served only a few requests: "idle" means idle.
-    for path in ["/", "/healthcheck", "/static/style.css"]:
-        get(app_url + path)
-    memory = measure_memory(app, app_url, bare, bare_url)
-
-    # Warm-up: connections, allocators, caches.
-    for url in [bare_url + "/healthcheck", app_url + "/healthcheck", app_url + "/", live_url + "/oauth-callback"]:
-        wrk(url, 1, 4, **(login if url.endswith("callback") else {}))
-
-    cases = {name: {"A": [], "B": []} for name in
-             ["healthcheck", "healthcheck-logged", "landing", "static", "flow-rps", "flow-latency"]}
-    direct = {"token-rps": [], "user-rps": [], "token-p50": [], "user-p50": []}
-    for round_number in range(rounds):
-        print(f"round {round_number + 1}/{rounds}", flush=True)
-        cases["healthcheck"]["A"].append(wrk(bare_url + "/healthcheck", seconds, CONNECTIONS))
-        cases["healthcheck"]["B"].append(wrk(app_url + "/healthcheck", seconds, CONNECTIONS))
-        cases["healthcheck-logged"]["A"].append(wrk(bare_url + "/healthcheck", seconds, CONNECTIONS))
-        cases["healthcheck-logged"]["B"].append(wrk(logged_url + "/healthcheck", seconds, CONNECTIONS))
-        cases["landing"]["A"].append(wrk(bare_url + "/", seconds, CONNECTIONS))
-        cases["landing"]["B"].append(wrk(app_url + "/", seconds, CONNECTIONS))
-        cases["static"]["A"].append(wrk(bare_url + "/static/style.css", seconds, CONNECTIONS))
-        cases["static"]["B"].append(wrk(app_url + "/static/style.css", seconds, CONNECTIONS))
-        # The full flow: the two upstream calls made directly (A), then through the app (B).
-        t = wrk(sandbox_url + "/site/oauth2/access_token", seconds, CONNECTIONS, **token_call)
-        u = wrk(sandbox_url + "/api/2.0/user", seconds, CONNECTIONS, **fresh_bearer(sandbox_url, token_call))
-        direct["token-rps"].append(t["rps"])
-        direct["user-rps"].append(u["rps"])
-        cases["flow-rps"]["B"].append(wrk(live_url + "/oauth-callback", seconds, CONNECTIONS, **login))
-        t1 = wrk(sandbox_url + "/site/oauth2/access_token", seconds, 1, **token_call)
-        u1 = wrk(sandbox_url + "/api/2.0/user", seconds, 1, **fresh_bearer(sandbox_url, token_call))
-        direct["token-p50"].append(t1["p50_us"])
-        direct["user-p50"].append(u1["p50_us"])
-        cases["flow-latency"]["B"].append(wrk(live_url + "/oauth-callback", seconds, 1, **login))
-
-    # After every round of load: what the allocator kept.
-    memory["app_after_load"] = app.rss_kib()
-    startup = measure_startup(app_bin, 20 if full else 2)
-
-    for process in [app, logged, bare, sandbox, live]:
-        process.stop()
-    os.unlink(page_file.name)
-    write_report(args, rounds, seconds, cases, direct, memory, startup, len(landing))
-
-
-def fresh_bearer(sandbox_url, token_call):
-    """A token issued just now, for a run of `GET /2.0/user`."""
-    body = get(sandbox_url + "/site/oauth2/access_token", token_call["headers"], token_call["body"].encode())[1]
-    return {"headers": {"Authorization": f"Bearer {json.loads(body)['access_token']}"}}
-
-
-def wait_listening(port):
-    """The sandbox has no healthcheck: wait until its port accepts connections."""
-    started = time.time()
-    while time.time() - started < 30:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
+    def sample():
+        while not stop.is_set():
+            peak.append(app.rss_kib())
             time.sleep(0.02)
-    sys.exit("the sandbox never started")
 
-
-def open_keepalive_connections(url, count):
-    host, port = url.replace("http://", "").split(":")
-    sockets = []
-    for _ in range(count):
-        s = socket.create_connection((host, int(port)))
-        s.sendall(b"GET /healthcheck HTTP/1.1\r\nHost: bench\r\n\r\n")
-        answer = b""
-        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
-        assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
-        sockets.append(s)
-    return sockets
-
-
-def measure_memory(app, app_url, bare, bare_url):
-    time.sleep(1)
-    result = {"app_idle": app.rss_kib(), "bare_idle": bare.rss_kib()}
-    held = open_keepalive_connections(app_url, 1000)
-    time.sleep(0.5)
-    result["app_1000"] = app.rss_kib()
-    for s in held:
-        s.close()
-    held = open_keepalive_connections(bare_url, 1000)
-    time.sleep(0.5)
-    result["bare_1000"] = bare.rss_kib()
-    for s in held:
-        s.close()
-    return result
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        result = wrk(app.url + "/oauth-callback", seconds, FLOW_MEMORY_CONNECTIONS, **login)
+    finally:
+        stop.set()
+        sampler.join()
+    time.sleep(3)
+    return {"peak": max(peak), "idle_after": app.rss_kib(), "flows": result["requests"]}
 
 
 def measure_startup(app_bin, runs):
@@ -273,8 +175,7 @@ def measure_startup(app_bin, runs):
     for _ in range(runs):
         port = free_port()
         started = time.perf_counter()
-        process = subprocess.Popen([app_bin, "--port", str(port)], cwd=ROOT,
-                                   env=dict(os.environ, RUST_LOG="warn", FAILED_ATTEMPTS_PER_MINUTE="1000000"), stdout=subprocess.DEVNULL)
+        process = subprocess.Popen([app_bin, "--port", str(port)], cwd=ROOT, env=APP_ENV, stdout=subprocess.DEVNULL)
         request = b"GET /healthcheck HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
         while True:
             try:
@@ -296,100 +197,104 @@ def measure_startup(app_bin, runs):
     return times
 
 
-def machine():
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        memory_gib = int(f.readline().split()[1]) / 1024 / 1024
-    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
-    return cpu, os.cpu_count(), memory_gib, platform.release(), rustc, wrk_version
+def measure_clean_build():
+    """`cargo build` (debug) into an empty target directory: wall time and the 5 slowest crates."""
+    target = tempfile.mkdtemp(prefix="bench-build-")
+    load = os.getloadavg()[0]
+    try:
+        started = time.perf_counter()
+        subprocess.run(["cargo", "build", "--timings"], cwd=ROOT, env=dict(BASE_ENV, CARGO_TARGET_DIR=target),
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - started
+        with open(os.path.join(target, "cargo-timings", "cargo-timing.html")) as f:
+            html = f.read()
+        units = json.loads(re.search(r"const UNIT_DATA = (\[.*?\]);\n", html, re.S).group(1))
+        per_crate = {}
+        for unit in units:
+            key = unit["name"] + (" (build script)" if unit.get("target", "").strip() == "build-script" else "")
+            per_crate[key] = per_crate.get(key, 0) + unit["duration"]
+        top = sorted(per_crate.items(), key=lambda kv: -kv[1])[:5]
+        return {"wall": wall, "top": top, "units": len(units), "load": load}
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
 
 
-def write_report(args, rounds, seconds, cases, direct, memory, startup, landing_bytes):
-    def med(case, side, key):
-        return median([r[key] for r in cases[case][side]])
-
-    rows = []
-
-    def row(what, a, b, ratio, target, met, unit=""):
-        rows.append(f"| {what} | {a}{unit} | {b}{unit} | {ratio} | {target} | {'yes' if met else '**no**'} |")
-
-    for case, label in [("healthcheck", "`/healthcheck`"), ("landing", f"`/` ({landing_bytes:,} bytes)"),
-                        ("static", "`/static/style.css`"), ("healthcheck-logged", "`/healthcheck`, app logging every request at info")]:
-        a, b = med(case, "A", "rps"), med(case, "B", "rps")
-        target = {"healthcheck": 0.9, "landing": 0.7}.get(case)
-        row(f"{label}: requests/s", f"{a:,.0f}", f"{b:,.0f}", f"{b / a:.2f}",
-            f"≥ {target}" if target else "(none)", target is None or b / a >= target)
-        if case in ("healthcheck", "healthcheck-logged"):
-            pa, pb = med(case, "A", "p99_us"), med(case, "B", "p99_us")
-            target = 1.2 if case == "healthcheck" else None
-            row(f"{label}: p99 latency", f"{pa / 1000:.2f} ms", f"{pb / 1000:.2f} ms", f"{pb / pa:.2f}",
-                f"≤ {target}" if target else "(none)", target is None or pb / pa <= target)
-
-    direct_rps = median([1 / (1 / t + 1 / u) for t, u in zip(direct["token-rps"], direct["user-rps"])])
-    app_rps = med("flow-rps", "B", "rps")
-    row("full flow: flows/s (32 connections)", f"{direct_rps:,.0f}", f"{app_rps:,.0f}", f"{app_rps / direct_rps:.2f}",
-        "≥ 0.8", app_rps / direct_rps >= 0.8)
-    direct_p50 = median([t + u for t, u in zip(direct["token-p50"], direct["user-p50"])])
-    app_p50 = med("flow-latency", "B", "p50_us")
-    added = app_p50 / direct_p50 - 1
-    row("full flow: median latency (1 connection)", f"{direct_p50 / 1000:.2f} ms", f"{app_p50 / 1000:.2f} ms",
-        f"+{added * 100:.0f}%", "≤ +15%", added <= 0.15)
-
-    mib = lambda kib: f"{kib / 1024:.1f} MiB"
-    startup_ms = median(startup)
-    cpu, cores, memory_gib, kernel, rustc, wrk_version = machine()
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Written by `bench/run.sh{' --smoke' if args.mode == 'smoke' else ''}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."
-        + (" **Smoke run: debug build, 1 s per case; these numbers say only that the script works.**" if args.mode == "smoke" else ""),
-        "",
-        "## Machine",
-        "",
-        f"- CPU: {cpu}, {cores} cores; memory {memory_gib:.1f} GiB; Linux {kernel}",
-        f"- {rustc}; {wrk_version.strip()}; build: {'release (thin LTO, 1 codegen unit)' if args.mode == 'full' else 'debug'}",
-        "- Everything on loopback, on this one machine, sharing its cores: wrk (1 thread), the servers, and for the",
-        "  full flow the sandbox as a separate process.",
-        "",
-        "## Method",
-        "",
-        f"- **A** is the baseline, **B** the app. Each case runs A then B, {rounds} round(s), {seconds} s each, "
-        f"{CONNECTIONS} keep-alive connections unless noted; the figures are medians over the rounds.",
-        "- Baseline: `examples/bare_hyper.rs`, hyper 1 on the same Tokio runtime with no router, middleware or logging,",
-        "  answering `/healthcheck` with the app's exact bytes and `/` with the app's rendered landing page, byte for byte.",
-        "- The app runs as `cargo run` would (sandbox mode) with `RUST_LOG=warn`; the last row repeats `/healthcheck`",
-        "  with the default logging (a line per request, to /dev/null) to show what that costs.",
-        "- Full flow: the sandbox runs as its own process (`--sandbox-only`); the app (live mode, pointed at it) serves",
-        "  `POST /oauth-callback` with demo/demo: a token request, then `GET /2.0/user`, then the result page.",
-        "  A is the same two calls made by wrk directly against the sandbox: flows/s is 1/(1/token rps + 1/user rps),",
-        "  the median flow latency is the sum of the two medians, measured with 1 connection (no queueing).",
-        "",
-        "## Results",
-        "",
-        "| case | A: baseline | B: app | B/A | target | met |",
-        "|---|---|---|---|---|---|",
-        *rows,
-        f"| RSS idle (fresh process, a few requests served) | {mib(memory['bare_idle'])} | {mib(memory['app_idle'])} | | app ≤ 15 MiB | {'yes' if memory['app_idle'] <= 15 * 1024 else '**no**'} |",
-        f"| RSS with 1,000 open keep-alive connections | {mib(memory['bare_1000'])} | {mib(memory['app_1000'])} | | app ≤ 60 MiB | {'yes' if memory['app_1000'] <= 60 * 1024 else '**no**'} |",
-        f"| RSS after all the rounds above, idle again | | {mib(memory['app_after_load'])} | | (none) | |",
-        f"| start-up to first `/healthcheck` 200 (median of {len(startup)}; each then stopped by SIGTERM) | | {startup_ms:.1f} ms | | ≤ 100 ms | {'yes' if startup_ms <= 100 else '**no**'} |",
-        "",
-        "Raw rounds (requests/s, A then B): " + "; ".join(
-            f"{name}: " + ", ".join(f"{a['rps']:,.0f}/{b['rps']:,.0f}" for a, b in zip(case['A'], case['B']))
-            for name, case in cases.items() if case["A"]),
-        "",
-    ]
-    with open(args.out, "w") as f:
-        f.write("\n".join(lines))
-    print(f"\nwritten to {args.out}")
-    print("\n".join(lines))
+# ---------------------------------------------------------------------------------------------
+# Profiles: this machine's perf has no hardware counters (`perf stat -e instructions` says "not
+# supported"), so instructions are counted by callgrind, which is exact and reproducible.
 
 
-if __name__ == "__main__":
-    main()
+def callgrind(name, command, port, env, load, warm, count):
+    """Instructions per request of `command` under `load(url, count)`, after `warm` requests, and
+    its top functions by exclusive instructions."""
+    out = os.path.join(tempfile.gettempdir(), f"bench-callgrind-{name}-{os.getpid()}.out")
+    process = Process(name, command, port, env=env,
+                      wrapper=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--vgdb=yes"])
+    try:
+        load(process.url, warm)
+        subprocess.run(["callgrind_control", "--zero", str(process.proc.pid)], check=True, capture_output=True)
+        done = load(process.url, count)
+        subprocess.run(["callgrind_control", "--dump", str(process.proc.pid)], check=True, capture_output=True)
+    finally:
+        process.stop()
+    dumps = sorted(p for p in os.listdir(tempfile.gettempdir()) if p.startswith(os.path.basename(out)))
+    # The dump taken on request (the first, `…out.1`), not the one written at exit.
+    dump = os.path.join(tempfile.gettempdir(), [d for d in dumps if d.endswith(".1")][0])
+    annotate = subprocess.run(["callgrind_annotate", "--threshold=99", dump], capture_output=True, text=True).stdout
+    for d in dumps:
+        os.unlink(os.path.join(tempfile.gettempdir(), d))
+    total = int(re.search(r"^([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS", annotate, re.M).group(1).replace(",", ""))
+    top = []
+    for line in annotate.split("file:function", 1)[-1].splitlines():
+        m = re.match(r"^\s*([\d,]+) \(\s*([\d.]+)%\)\s+(.*)$", line)
+        if m and len(top) < 12:
+            top.append((float(m.group(2)), shorten(m.group(3))))
+    return {"per_request": total / done, "top": top}
+
+
+def shorten(symbol):
+    symbol = symbol.split(":", 1)[-1] if symbol.startswith(("/", "???:")) or ".rs:" in symbol.split(" ")[0] else symbol
+    symbol = re.sub(r"::h[0-9a-f]{16}$", "", symbol)
+    symbol = re.sub(r"<[^<>]*>", "<…>", symbol) if len(symbol) > 90 else symbol
+    return symbol[:110].replace("|", "\\|")
+
+
+def profile(args, app_bin, bare_bin, page_file, sandbox_url, login):
+    """Instruction counts per request: /healthcheck on bare hyper and on the app; one flow in the app
+    and in the sandbox (each under callgrind in turn, the other process running natively)."""
+    def hits(path, **kw):
+        def load(url, count):
+            return wrk(url + path, 600, 4, limit=count, **kw)["requests"]
+        return load
+
+    bare_port, app_port = free_port(), free_port()
+    bare = callgrind("bare", [bare_bin, f"127.0.0.1:{bare_port}", page_file, "static/style.css"], bare_port,
+                     BASE_ENV, hits("/healthcheck"), 200, 2000)
+    app = callgrind("app", [app_bin, "--port", str(app_port)], app_port, APP_ENV, hits("/healthcheck"), 200, 2000)
+    result = {"healthcheck": (bare, app)}
+
+    # One flow: the app under callgrind in front of a native sandbox, then the sandbox under
+    # callgrind behind a native app.
+    live_port = free_port()
+    live_env = dict(APP_ENV, BITBUCKET_SANDBOX="false", BITBUCKET_URL=sandbox_url, BITBUCKET_API_URL=sandbox_url + "/api")
+    live_app = callgrind("live", [app_bin, "--port", str(live_port)], live_port, live_env,
+                         hits("/oauth-callback", **login), 50, 300)
+    # For the sandbox: its instructions per flow, with a native app in front of it.
+    sandbox_port = free_port()
+    holder = {}
+
+    def through_native_app(url, count):
+        if "app" not in holder:
+            port = free_port()
+            holder["app"] = Process("live-native", [app_bin, "--port", str(port)], port, env=dict(
+                APP_ENV, BITBUCKET_SANDBOX="false", BITBUCKET_URL=url + "/sandbox", BITBUCKET_API_URL=url + "/sandbox/api"))
+        return wrk(holder["app"].url + "/oauth-callback", 600, 4, limit=count, **login)["requests"]
+
+    try:
+        sandbox = callgrind("sandbox", [app_bin, "--sandbox-only", "--port", str(sandbox_port)], sandbox_port,
+                            BASE_ENV, through_native_app, 50, 300)
+    finally:
+        if "app" in holder:
+            holder["app"].stop()
+    result["flow"] = (sandbox, live_app)
+    return result

@@ -275,7 +275,7 @@ fn refused_for_grant(grant: Grant, e: &OAuthError, server: &AuthorizationServer,
                  with the same redirect_uri as the authorization request and, when a PKCE challenge was sent, \
                  the matching code_verifier. Reloading the callback page replays a used code."
             ),
-            "Start again with \"Sign in with Bitbucket\" on the start page.",
+            "Start the sign-in again from the start page.",
         ),
         Grant::RefreshToken if !server.speaks_bitbucket() => Explanation::new(
             StatusCode::BAD_REQUEST,

@@ -228,7 +228,7 @@ impl AppError {
 }
 
 fn callback_page(problem: &CallbackProblem) -> Explanation {
-    let again = "Start again from the start page with \"Sign in with Bitbucket\".";
+    let again = "Start again from the start page's sign-in button.";
     let bad = |title: &str, explanation: &str| Explanation::new(StatusCode::BAD_REQUEST, title, explanation, again);
     match problem {
         CallbackProblem::Denied { description: Some(description), .. } => Explanation::new(

@@ -41,6 +41,8 @@ pub struct Layout {
     pub api_token_url: String,
     /// The REST API's base, which the result page's explorer calls under.
     pub explorer_base: Option<String>,
+    /// The sign-in button's words: Bitbucket's name only when the server is Bitbucket-shaped.
+    pub sign_in_label: &'static str,
 }
 
 impl Layout {
@@ -65,6 +67,11 @@ impl Layout {
             discovered: server.discovered.clone(),
             can_revoke: server.revocation.is_some(),
             calls: if server.bitbucket_api.is_some() { SampleCall::ALL.to_vec() } else { vec![SampleCall::User] },
+            sign_in_label: if server.speaks_bitbucket() {
+                "Sign in with Bitbucket"
+            } else {
+                "Sign in at the authorization server"
+            },
             explorer_base: server.bitbucket_api.as_ref().map(|api| api.as_str().trim_end_matches('/').to_owned()),
             api_token_url: match &server.bitbucket_api {
                 Some(api) => crate::settings::join(api, "/2.0/user"),
