@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Benchmarks the app against a bare hyper server on this machine, in one run, on loopback only,
-# and writes BENCHMARKS.md. See the README's "Performance" section.
+# Measures the targets of issue #13 on this machine, in one run, on loopback only, and writes
+# BENCHMARKS.md: /healthcheck against bare hyper; the full password flow against the sandbox's own
+# CPU time and against a Node.js port of the original app (bench/node-original/); memory under 200
+# concurrent flows; start-up; a clean debug build. See the README's "Performance" section.
 #
-#   bench/run.sh           the full run: release build, 3 alternating rounds of 10 s per case (~8 min)
-#   bench/run.sh --smoke   1 round of 1 s per case on the debug build, to prove the script works (CI);
-#                          writes BENCHMARKS-smoke.md in Cargo's target directory, never BENCHMARKS.md
+#   bench/run.sh           the full run: release build, a clean debug build, 3 alternating rounds of
+#                          10 s per case, callgrind profiles of any missed target (~8 min + builds)
+#   bench/run.sh --smoke   1 round of 1 s per case on the debug build, no clean build, no profiles, to
+#                          prove the script works (CI); writes BENCHMARKS-smoke.md in Cargo's target
+#                          directory, never BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +20,14 @@ if ! command -v wrk >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
 
+command -v node >/dev/null || { echo "bench/run.sh needs Node.js and npm (the baseline in bench/node-original)"; exit 1; }
+npm ci --prefix bench/node-original --no-audit --no-fund --loglevel=error
+
 if [ "$mode" = full ]; then
+  if ! command -v valgrind >/dev/null; then
+    echo "installing valgrind (Debian package), for the profiles of missed targets"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
+  fi
   cargo build --release --bin bitbucket-password-grant --example bare_hyper
   profile=release
 else
