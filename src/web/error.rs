@@ -34,6 +34,8 @@ pub enum AppError {
         explanation: Box<Explanation>,
         /// The request and its answer, secrets masked, to show on the page.
         exchange: Option<Box<Exchange>>,
+        /// For a refused password: the username, to offer the form again with it.
+        retry_username: Option<String>,
     },
     /// 502 (or 504): the server did not revoke the token. See [`crate::diagnosis::revocation_failure`].
     #[error("revocation: {}", explanation.summary)]
@@ -101,6 +103,8 @@ pub struct ErrorPage {
     pub explanation: Explanation,
     /// The HTTP exchange that failed, if there was one.
     pub exchange: Option<Exchange>,
+    /// A refused password: the form again, with this username.
+    pub retry_username: Option<String>,
 }
 
 /// `templates/error.html`: any error, in the site's layout.
@@ -113,7 +117,7 @@ pub struct ErrorTemplate<'a> {
 
 impl From<Explanation> for ErrorPage {
     fn from(explanation: Explanation) -> ErrorPage {
-        ErrorPage { explanation, exchange: None }
+        ErrorPage { explanation, exchange: None, retry_username: None }
     }
 }
 
@@ -124,7 +128,7 @@ impl ErrorPage {
             404 => (
                 "Page not found",
                 "There is no page at this address.",
-                "Go back to the start page; the app's pages are /, /healthcheck and /oauth-callback.",
+                "Go back to the start page; its last section lists every address of this app.",
             ),
             405 => (
                 "Method not allowed",
@@ -166,14 +170,33 @@ impl ErrorPage {
 }
 
 impl AppError {
+    /// The same error, offering the password form again with `username` when it is the
+    /// authorization server refusing the credentials (a 4xx, not a server failure).
+    pub fn with_retry(mut self, username: &str) -> AppError {
+        if let AppError::Token { explanation, retry_username, .. } = &mut self
+            && explanation.status.is_client_error()
+        {
+            *retry_username = Some(username.to_owned());
+        }
+        self
+    }
+
     /// The page this error becomes.
     pub fn page(&self) -> ErrorPage {
         let explanation = match self {
-            AppError::Token { explanation, exchange, .. } => {
-                return ErrorPage { explanation: (**explanation).clone(), exchange: exchange.as_deref().cloned() };
+            AppError::Token { explanation, exchange, retry_username, .. } => {
+                return ErrorPage {
+                    explanation: (**explanation).clone(),
+                    exchange: exchange.as_deref().cloned(),
+                    retry_username: retry_username.clone(),
+                };
             }
             AppError::Revocation { explanation, exchange } => {
-                return ErrorPage { explanation: (**explanation).clone(), exchange: Some((**exchange).clone()) };
+                return ErrorPage {
+                    explanation: (**explanation).clone(),
+                    exchange: Some((**exchange).clone()),
+                    retry_username: None,
+                };
             }
             AppError::Callback(problem) => callback_page(problem),
             AppError::ShuttingDown => Explanation::new(

@@ -232,6 +232,7 @@ impl AppState {
                     error,
                     explanation: Box::new(explanation),
                     exchange: Some(Box::new(exchange)),
+                    retry_username: None,
                 })
             }
         }

@@ -75,6 +75,8 @@ pub(super) async fn password_grant(
         Err(error) if !error.status().is_client_error() => attempt.not_counted(),
         Err(_) => drop(attempt),
     }
-    let (exchange, token) = result?;
+    // A refused password: the page offers the form again (not where the grant is gone for good).
+    let retry = !state.0.server.refuses_password_grant();
+    let (exchange, token) = result.map_err(|error| if retry { error.with_retry(&username) } else { error })?;
     show_token(&state, Issued { case, grant: Grant::Password, token, exchange }, None, None, scrubber).await
 }

@@ -205,3 +205,13 @@ async fn sandbox_api_checks_the_bearer_token() {
     let gone = app.send(app.client.get(app.url("/sandbox/api/2.0/repositories?role=member")).bearer_auth("x")).await;
     assert_eq!(gone.status, 410);
 }
+
+#[tokio::test]
+async fn the_wrong_password_page_offers_the_form_again_with_the_username() {
+    let app = spawn_sandbox_app().await;
+    let page = app.login("demo", "not-the-password").await;
+    assert_eq!(page.status, 403);
+    page.assert_contains(r#"id="retry-form""#);
+    page.assert_contains(r#"name="username" type="text" value="demo""#);
+    page.assert_lacks("not-the-password");
+}
