@@ -29,7 +29,7 @@ pub enum AppError {
         /// The token URL.
         endpoint: String,
         /// What went wrong (already scrubbed of secrets).
-        error: TokenError,
+        error: Box<TokenError>,
         /// What it means, for the page (from [`crate::diagnosis::token_failure`]).
         explanation: Box<Explanation>,
         /// The request and its answer, secrets masked, to show on the page.

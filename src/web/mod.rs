@@ -229,7 +229,7 @@ impl AppState {
                 Err(AppError::Token {
                     grant,
                     endpoint: server.token.url.clone(),
-                    error,
+                    error: Box::new(error),
                     explanation: Box::new(explanation),
                     exchange: Some(Box::new(exchange)),
                     retry_username: None,
