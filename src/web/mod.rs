@@ -317,6 +317,7 @@ pub fn app(state: AppState) -> Router {
                     }
                 }),
         )
+        .layer(start_page::HealthcheckLayer)
         .with_state(state)
 }
 

@@ -126,3 +126,20 @@ async fn wrong_method_is_an_html_405_page_with_allow() {
     assert_eq!(page.status, 405);
     page.assert_html_page();
 }
+
+#[tokio::test]
+async fn the_healthcheck_shortcut_answers_exactly_as_the_route_does() {
+    let app = spawn_sandbox_app().await;
+    // With a query the probe takes the app's ordinary path (the router); without, the shortcut.
+    let (fast, routed) = (app.get("/healthcheck").await, app.get("/healthcheck?via=router").await);
+    assert_eq!((fast.status, &fast.body), (routed.status, &routed.body));
+    let names = |page: &Page| {
+        let mut names: Vec<String> = page.headers.keys().map(|k| k.to_string()).filter(|k| k != "date").collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&fast), names(&routed));
+    for name in ["content-security-policy", "x-content-type-options", "referrer-policy", "x-frame-options"] {
+        assert_eq!(fast.headers.get(name), routed.headers.get(name), "{name}");
+    }
+}
