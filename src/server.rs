@@ -23,14 +23,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::ConnectInfo;
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 /// The bounds of [`serve`]; [`Limits::default`] is what a laptop user never notices.
 #[derive(Clone, Copy, Debug)]
@@ -94,15 +97,20 @@ enum Phase {
     Closing,
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then drains as described above.
-/// Handlers can read the peer's address with `ConnectInfo<SocketAddr>`.
-pub async fn serve(
+/// Serves `service` (the app's router, with any outer layer) on `listener` until `shutdown`
+/// completes, then drains as described above. Handlers can read the peer's address with
+/// `ConnectInfo<SocketAddr>`.
+pub async fn serve<S>(
     listener: TcpListener,
-    router: Router,
+    router: S,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Option<Drain>,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (phase, watching) = watch::channel(Phase::Serving);
     let mut shutdown = pin!(shutdown);
@@ -180,21 +188,25 @@ async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
     }
 }
 
-async fn serve_connection(
+async fn serve_connection<S>(
     stream: TcpStream,
     peer: SocketAddr,
-    router: Router,
+    router: S,
     limits: Limits,
     (mut watching, internal_prefix): (watch::Receiver<Phase>, Option<&'static str>),
     draining: bool,
-) {
+) where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let started = Instant::now();
     let last_activity = Arc::new(AtomicU64::new(0));
     let io = TokioIo::new(Tracked { inner: stream, started, last_activity: last_activity.clone() });
     // Whether this connection has carried the app's requests to itself.
     let internal = Arc::new(AtomicBool::new(false));
     let marks = internal.clone();
-    let service = router.map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
+    let service = router.map_request(move |request: hyper::Request<hyper::body::Incoming>| {
+        let mut request = request.map(Body::new);
         if internal_prefix.is_some_and(|prefix| request.uri().path().starts_with(prefix)) {
             marks.store(true, Ordering::Relaxed);
         }

@@ -317,7 +317,6 @@ pub fn app(state: AppState) -> Router {
                     }
                 }),
         )
-        .layer(start_page::HealthcheckLayer)
         .with_state(state)
 }
 
@@ -359,5 +358,7 @@ pub async fn serve(
         draining: state.0.draining.clone(),
         internal_prefix: "/sandbox/",
     });
-    server::serve(listener, app(state), limits, shutdown, drain).await
+    // Health probes are answered before the router, by a shortcut with the route's very bytes.
+    let service = tower::Layer::layer(&start_page::HealthcheckLayer, app(state));
+    server::serve(listener, service, limits, shutdown, drain).await
 }
