@@ -5,8 +5,10 @@
 //!   keep-alive connection);
 //! - a connection on which no byte moves either way for [`Limits::idle_timeout`] is dropped (a
 //!   client that stops reading its answer cannot hold it for ever);
-//! - at most [`Limits::max_connections`] are open at once; past that a new one is closed at once,
-//!   so file descriptors never run out and the ones being served keep being served;
+//! - at most [`Limits::max_connections`] are open at once. Past that, a few more
+//!   ([`OVERFLOW_CONNECTIONS`]) are served one request each with a one-second head deadline, so a
+//!   health probe still gets through when an attacker holds every regular slot; past those, a new
+//!   connection is closed at once, so file descriptors never run out;
 //! - `TCP_NODELAY` is set (see [`accept`]).
 //!
 //! On shutdown it asks every connection to finish its request in flight and close, and returns
@@ -60,6 +62,12 @@ impl Default for Limits {
     }
 }
 
+/// Connections beyond [`Limits::max_connections`] served one request each, with a short deadline.
+pub const OVERFLOW_CONNECTIONS: usize = 32;
+
+/// The request-head deadline of an overflow connection.
+const OVERFLOW_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Half the process's file descriptor limit (the other half is for the app's own outbound
 /// connections, files and logs), between 64 and 10,000: 512 under the common `ulimit -n 1024`.
 fn default_max_connections() -> usize {
@@ -112,6 +120,7 @@ where
     S::Future: Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let overflow = Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS));
     let (phase, watching) = watch::channel(Phase::Serving);
     let mut shutdown = pin!(shutdown);
     let mut deadline = None;
@@ -140,16 +149,22 @@ where
                 }
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(max = limits.max_connections, "connection limit reached: closing a new connection");
-            drop(stream);
-            continue;
+        // A regular slot; else an overflow one (one request, short deadline); else closed at once.
+        let (slot, one_shot) = match slots.clone().try_acquire_owned() {
+            Ok(slot) => (slot, deadline.is_some()),
+            Err(_) => match overflow.clone().try_acquire_owned() {
+                Ok(slot) => (slot, true),
+                Err(_) => {
+                    tracing::warn!(max = limits.max_connections, "connection limit reached: closing a new connection");
+                    drop(stream);
+                    continue;
+                }
+            },
         };
         let router = router.clone();
         let watching = watching.clone();
-        let draining = deadline.is_some();
         tokio::spawn(async move {
-            serve_connection(stream, peer, router, limits, (watching, internal_prefix), draining).await;
+            serve_connection(stream, peer, router, limits, (watching, internal_prefix), one_shot).await;
             drop(slot);
         });
     }
@@ -158,7 +173,12 @@ where
     let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + limits.shutdown_deadline);
     // Every connection task holds a slot: all slots back means all connections are done.
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    if tokio::time::timeout_at(deadline, slots.acquire_many(all)).await.is_err() {
+    let everyone = async {
+        let regular = slots.acquire_many(all).await;
+        let extra = overflow.acquire_many(OVERFLOW_CONNECTIONS as u32).await;
+        (regular, extra)
+    };
+    if tokio::time::timeout_at(deadline, everyone).await.is_err() {
         tracing::warn!(
             open = limits.max_connections - slots.available_permits(),
             "shutdown deadline reached: exiting with connections still open"
@@ -194,7 +214,7 @@ async fn serve_connection<S>(
     router: S,
     limits: Limits,
     (mut watching, internal_prefix): (watch::Receiver<Phase>, Option<&'static str>),
-    draining: bool,
+    one_shot: bool,
 ) where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -215,9 +235,13 @@ async fn serve_connection<S>(
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        // Accepted while shutting down: one request, then close.
-        .keep_alive(!draining)
+        .header_read_timeout(if one_shot {
+            limits.header_read_timeout.min(OVERFLOW_HEAD_TIMEOUT)
+        } else {
+            limits.header_read_timeout
+        })
+        // Accepted while shutting down, or past the limit: one request, then close.
+        .keep_alive(!one_shot)
         .serve_connection(io, TowerToHyperService::new(service));
     let mut connection = pin!(connection);
     let idle = async {
@@ -237,7 +261,7 @@ async fn serve_connection<S>(
             Phase::Serving => false,
             Phase::Draining => !internal.load(Ordering::Relaxed),
             Phase::Closing => true,
-        }), if !draining => connection.as_mut().graceful_shutdown(),
+        }), if !one_shot => connection.as_mut().graceful_shutdown(),
     }
     // Shutting down: the request in flight may finish (within the deadline set by `serve`).
     tokio::select! {

@@ -463,3 +463,31 @@ async fn hypers_own_rejections_are_4xx_or_a_close_never_5xx_and_the_app_keeps_se
         app.assert_alive().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_every_regular_connection_held_the_healthcheck_still_answers_and_the_rest_are_closed() {
+    let config = TempConfig::new(json!({"maxConnections": 20, "headerReadTimeoutSeconds": 30}));
+    let binary = config.start();
+    let host = host_of(&binary.address).to_owned();
+    // An attacker holds every regular slot with silent connections.
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(TcpStream::connect(&host).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A probe still gets through, on an overflow connection, fast.
+    for _ in 0..5 {
+        let started = Instant::now();
+        let response = reqwest::Client::new().get(format!("{}/healthcheck", binary.address)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(started.elapsed() < Duration::from_millis(100), "{:?}", started.elapsed());
+    }
+    // A silent connection on an overflow slot is closed after about a second, not thirty.
+    let extra = TcpStream::connect(&host).await.expect("connect");
+    let opened = Instant::now();
+    let closed = closed_within(extra, opened, opened + Duration::from_secs(3), 0).await;
+    let (after, _) = closed.expect("an overflow connection outlived its one-second deadline");
+    assert!(after < Duration::from_millis(2500), "{after:?}");
+    drop(held);
+    binary.finish();
+}
