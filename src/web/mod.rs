@@ -96,7 +96,7 @@ struct Inner {
     /// States already used: each works once.
     used_states: authorization_code::UsedStates,
     /// The `Host` values the app answers to.
-    allowed_hosts: Arc<protect::AllowedHosts>,
+    allowed_hosts: protect::AllowedHosts,
     /// Requests in flight outside the sandbox: at shutdown the listener keeps accepting (the app's
     /// own calls to its sandbox) until they are done.
     busy: Arc<AtomicUsize>,
@@ -149,8 +149,7 @@ impl AppState {
         };
         let settings_state_lifetime = settings.state_lifetime;
         let layout = Layout::new(&server, &settings.config_path);
-        let allowed_hosts =
-            Arc::new(protect::AllowedHosts::new(local_addr, callback_url.as_deref(), &settings.allowed_hosts));
+        let allowed_hosts = protect::AllowedHosts::new(local_addr, callback_url.as_deref(), &settings.allowed_hosts);
         let index_html = Bytes::from(IndexTemplate::new(&layout).render()?);
         let attempts = AttemptLimiter::new(settings.failed_attempts_per_minute);
         Ok(AppState(Arc::new(Inner {
@@ -297,7 +296,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.0.settings.request_timeout))
-        .layer(protect::ProtectLayer::new((*state.0.allowed_hosts).clone(), state.0.layout.clone()))
+        .layer(protect::ProtectLayer::new(state.0.allowed_hosts.clone(), state.0.layout.clone()))
         .layer(
             TraceLayer::new_for_http()
                 // Method and path only: never the query string (it can hold a code), a header or a body.
