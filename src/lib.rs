@@ -39,11 +39,11 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// 32 random bytes from the OS-seeded generator, URL-safe base64: for tokens, codes and `state`.
+/// 32 random bytes from the operating system, URL-safe base64: for tokens, codes and `state`.
 pub fn random_token() -> String {
     use base64::Engine;
-    use rand::Rng;
-    let bytes: [u8; 32] = rand::rng().random();
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).expect("the operating system's random source is readable");
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 

@@ -10,7 +10,9 @@ use bitbucket_password_grant::server::Limits;
 use bitbucket_password_grant::settings::Settings;
 use bitbucket_password_grant::{AppState, serve, shutdown_signal};
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Bitbucket Cloud OAuth 2.0 sample: the Resource Owner Password Credentials grant, with a
 /// built-in Bitbucket sandbox.
@@ -55,11 +57,9 @@ async fn run() -> ExitCode {
     let args = Args::parse();
     // Before anything listens: see `shutdown_signal` for why.
     let shutdown = shutdown_signal();
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,hyper=warn,reqwest=warn")),
-        )
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal()))
+        .with(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
         .init();
 
     if args.sandbox_only {
@@ -137,6 +137,42 @@ async fn bind(addr: SocketAddr) -> Option<(tokio::net::TcpListener, SocketAddr)>
         Err(error) => {
             eprintln!("error: cannot listen on {addr}: {error} (choose another with --port or PORT)");
             None
+        }
+    }
+}
+
+/// What to log: `RUST_LOG` as comma-separated `level` and `target=level` directives (`debug`,
+/// `info,bitbucket_password_grant=trace`), or, when it is unset or unreadable, `info` with
+/// hyper's and reqwest's chatter kept to warnings.
+fn log_filter(rust_log: Option<&str>) -> Targets {
+    let default = || "info,hyper=warn,reqwest=warn".parse().expect("the default log filter parses");
+    match rust_log.map(str::parse::<Targets>) {
+        Some(Ok(targets)) => targets,
+        Some(Err(error)) => {
+            eprintln!("warning: RUST_LOG: {error}; logging at info");
+            default()
+        }
+        None => default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::log_filter;
+
+    #[test]
+    fn rust_log_is_read_as_targets_and_falls_back_to_the_default() {
+        let quiet = log_filter(Some("warn,bitbucket_password_grant=info,bitbucket_password_grant::web=warn"));
+        assert!(quiet.would_enable("bitbucket_password_grant::server", &Level::INFO));
+        assert!(!quiet.would_enable("bitbucket_password_grant::web::password", &Level::INFO));
+        assert!(!quiet.would_enable("hyper", &Level::INFO));
+        assert!(log_filter(Some("trace")).would_enable("hyper::proto", &Level::TRACE));
+        for default in [log_filter(None), log_filter(Some("=nonsense=="))] {
+            assert!(default.would_enable("bitbucket_password_grant", &Level::INFO));
+            assert!(!default.would_enable("bitbucket_password_grant", &Level::DEBUG));
+            assert!(!default.would_enable("reqwest::connect", &Level::INFO));
         }
     }
 }

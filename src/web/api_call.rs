@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use super::AppState;
 use super::error::AppError;
@@ -28,8 +29,16 @@ pub struct ApiCallForm {
 
 /// `POST /api-call`: one of the sample calls again, with the same token. With `X-Fragment: 1`
 /// (the page's script) it answers with the exchange alone, to be added to the page.
-#[tracing::instrument(name = "api_call", skip_all)]
 pub(super) async fn api_call(
+    state: State<AppState>,
+    headers: axum::http::HeaderMap,
+    form: Result<StrictForm<ApiCallForm>, FormProblem>,
+) -> Result<Response, AppError> {
+    steps(state, headers, form).instrument(tracing::info_span!("api_call")).await
+}
+
+/// The grant's steps, in order, inside the `api_call` span.
+async fn steps(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     form: Result<StrictForm<ApiCallForm>, FormProblem>,

@@ -10,16 +10,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
-use axum::response::{Redirect, Response};
-use axum_extra::extract::cookie::{Cookie, SameSite, SignedCookieJar};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use tracing::Instrument;
 
+use super::AppState;
 use super::cases::SandboxCase;
 use super::error::{AppError, CallbackProblem};
 use super::result::{Issued, show_token};
+use super::state_cookie::clear_cookie;
 use super::views::AuthorizationSteps;
-use super::{AppState, STATE_COOKIE};
 use crate::exchange::Field;
 use crate::grant::Grant;
 use crate::pkce;
@@ -36,26 +37,22 @@ pub(super) async fn start_authorization(
     State(state): State<AppState>,
     Query(start): Query<StartParams>,
     headers: HeaderMap,
-    jar: SignedCookieJar,
-) -> (SignedCookieJar, Redirect) {
+) -> Response {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     if let Some(origin) = state.0.callback_url.as_deref().and_then(|callback| other_origin(callback, host)) {
         let query = start
             .case
             .map(|case| format!("?case={}", url::form_urlencoded::byte_serialize(case.as_bytes()).collect::<String>()));
-        return (jar, Redirect::to(&format!("{origin}/authorize{}", query.unwrap_or_default())));
+        return Redirect::to(&format!("{origin}/authorize{}", query.unwrap_or_default())).into_response();
     }
     let case = state.case(start.case.as_deref());
     let csrf_state = crate::random_token();
     let verifier = if state.0.settings.pkce { pkce::new_verifier() } else { String::new() };
     let issued = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let cookie = Cookie::build((STATE_COOKIE, format!("{csrf_state}.{issued}.{verifier}.{}", case.param())))
-        .path("/oauth-callback")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .max_age(time::Duration::seconds(state.0.settings.state_lifetime.as_secs() as i64));
+    let value = format!("{csrf_state}.{issued}.{verifier}.{}", case.param());
+    let cookie = state.0.cookie_key.set_cookie(&value, state.0.settings.state_lifetime);
     let request = AuthorizationRequest { state: &state, case, host, csrf_state: &csrf_state, verifier: &verifier };
-    (jar.add(cookie), Redirect::to(&request.url()))
+    ([(header::SET_COOKIE, cookie)], Redirect::to(&request.url())).into_response()
 }
 
 /// `GET /authorize?case=…`: the sandbox case to run, if any.
@@ -195,28 +192,34 @@ pub struct CallbackParams {
 }
 
 /// `GET /oauth-callback?code=…&state=…`: the end of the authorization code grant.
-#[tracing::instrument(name = "authorization_code_grant", skip_all)]
 pub(super) async fn authorization_callback(
+    state: State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<CallbackParams>, QueryRejection>,
+) -> ([(header::HeaderName, HeaderValue); 1], Result<Response, AppError>) {
+    steps(state, headers, params).instrument(tracing::info_span!("authorization_code_grant")).await
+}
+
+/// The grant's steps, in order, inside the `authorization_code_grant` span.
+async fn steps(
     State(state): State<AppState>,
     headers: HeaderMap,
-    jar: SignedCookieJar,
     params: Result<Query<CallbackParams>, QueryRejection>,
-) -> (SignedCookieJar, Result<Response, AppError>) {
+) -> ([(header::HeaderName, HeaderValue); 1], Result<Response, AppError>) {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     // Whatever happens, the state is spent.
-    let cookie = jar.get(STATE_COOKIE);
-    let jar = jar.remove(Cookie::build(STATE_COOKIE).path("/oauth-callback"));
+    let cookie = state.0.cookie_key.read(&headers);
     let result = match params {
         Ok(Query(params)) => finish_authorization(&state, host, cookie, params).await,
         Err(_) => Err(AppError::BadRequest("The callback's query string could not be read.")),
     };
-    (jar, result)
+    ([(header::SET_COOKIE, clear_cookie())], result)
 }
 
 async fn finish_authorization(
     state: &AppState,
     host: &str,
-    cookie: Option<Cookie<'static>>,
+    cookie: Option<String>,
     params: CallbackParams,
 ) -> Result<Response, AppError> {
     let problem = |p| Err(AppError::Callback(p));
@@ -234,7 +237,7 @@ async fn finish_authorization(
     let Some(cookie) = cookie else {
         return problem(CallbackProblem::NoCookie);
     };
-    let mut parts = cookie.value().split('.');
+    let mut parts = cookie.split('.');
     let (expected, issued, verifier) = (parts.next(), parts.next().unwrap_or("0"), parts.next().unwrap_or(""));
     let case = state.case(parts.next());
     if expected != Some(returned_state.as_str()) {

@@ -4,6 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
+use tracing::Instrument;
 
 use super::AppState;
 use super::error::AppError;
@@ -12,8 +13,12 @@ use crate::exchange::Field;
 use crate::grant::Grant;
 
 /// `POST /client-credentials`: a token for the consumer itself (its owner's account).
-#[tracing::instrument(name = "client_credentials_grant", skip_all)]
-pub(super) async fn client_credentials(State(state): State<AppState>, body: Bytes) -> Result<Response, AppError> {
+pub(super) async fn client_credentials(state: State<AppState>, body: Bytes) -> Result<Response, AppError> {
+    steps(state, body).instrument(tracing::info_span!("client_credentials_grant")).await
+}
+
+/// The grant's steps, in order, inside the `client_credentials_grant` span.
+async fn steps(State(state): State<AppState>, body: Bytes) -> Result<Response, AppError> {
     // The form's only field, the sandbox case, is optional: read leniently.
     let case = url::form_urlencoded::parse(&body).find(|(k, _)| k == "case").map(|(_, v)| v.into_owned());
     let case = state.case(case.as_deref());

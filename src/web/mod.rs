@@ -27,6 +27,7 @@ pub mod refresh;
 pub mod result;
 pub mod revoke;
 pub mod start_page;
+pub mod state_cookie;
 pub mod views;
 
 use std::net::SocketAddr;
@@ -36,14 +37,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRef, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum_extra::extract::cookie::Key;
 use secrecy::ExposeSecret;
-use sha2::Digest;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
@@ -64,11 +63,10 @@ use cases::SandboxCase;
 use error::AppError;
 use protect::MAX_BODY_BYTES;
 pub use start_page::HEALTHCHECK_BODY;
+use state_cookie::CookieKey;
 use views::{ApiStep, IndexTemplate, Layout};
 
-/// The cookie that carries the authorization code grant's `state` between `/authorize` and the
-/// callback: signed, HttpOnly, SameSite=Lax, sent only to `/oauth-callback`.
-pub const STATE_COOKIE: &str = "oauth_state";
+pub use state_cookie::STATE_COOKIE;
 
 /// Shared by every request: cheap to clone.
 #[derive(Clone)]
@@ -87,9 +85,9 @@ struct Inner {
     sandbox: Option<Arc<Sandbox>>,
     /// Password attempts per client, for the 429 limit.
     attempts: AttemptLimiter,
-    /// Signs the state cookie. Derived from the consumer secret, so every instance that shares the
-    /// config verifies every other's cookies: no session store.
-    cookie_key: Key,
+    /// Signs the state cookie: random per process, or derived from `cookieSecret` so that
+    /// instances behind one address verify each other's cookies (no session store).
+    cookie_key: CookieKey,
     layout: Layout,
     /// The start page with an empty form, rendered once.
     index_html: Bytes,
@@ -102,12 +100,6 @@ struct Inner {
     busy: Arc<AtomicUsize>,
     /// Set at shutdown (sandbox mode): new requests of users get 503 while the app drains.
     draining: Arc<AtomicBool>,
-}
-
-impl FromRef<AppState> for Key {
-    fn from_ref(state: &AppState) -> Key {
-        state.0.cookie_key.clone()
-    }
 }
 
 impl AppState {
@@ -133,20 +125,7 @@ impl AppState {
         let sandbox = settings.sandbox.then(|| Sandbox::new(settings.sandbox_options.clone()));
         // The state cookie's key: from cookieSecret when instances share one, else random per
         // process. Never from a secret that ships in the repository (the sandbox's is public).
-        let cookie_key = match &settings.cookie_secret {
-            Some(secret) => Key::from(
-                sha2::Sha512::new()
-                    .chain_update(b"bitbucket-password-grant state cookie v2\0")
-                    .chain_update(secret.expose_secret().as_bytes())
-                    .finalize()
-                    .as_slice(),
-            ),
-            None => {
-                use rand::Rng;
-                let bytes: [u8; 64] = rand::rng().random();
-                Key::from(&bytes)
-            }
-        };
+        let cookie_key = settings.cookie_secret.as_ref().map_or_else(CookieKey::random, CookieKey::from_secret);
         let settings_state_lifetime = settings.state_lifetime;
         let layout = Layout::new(&server, &settings.config_path);
         let allowed_hosts = protect::AllowedHosts::new(local_addr, callback_url.as_deref(), &settings.allowed_hosts);

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use super::AppState;
 use super::error::AppError;
@@ -29,8 +30,16 @@ pub struct PasswordForm {
 }
 
 /// `POST /oauth-callback`: the Resource Owner Password Credentials grant, then the sample call.
-#[tracing::instrument(name = "password_grant", skip_all, fields(username = tracing::field::Empty))]
 pub(super) async fn password_grant(
+    state: State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
+    form: Result<StrictForm<PasswordForm>, FormProblem>,
+) -> Result<Response, AppError> {
+    steps(state, peer, form).instrument(tracing::info_span!("password_grant", username = tracing::field::Empty)).await
+}
+
+/// The grant's steps, in order, inside the `password_grant` span.
+async fn steps(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     form: Result<StrictForm<PasswordForm>, FormProblem>,

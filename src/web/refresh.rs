@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use super::AppState;
 use super::error::AppError;
@@ -27,8 +28,15 @@ pub struct RefreshForm {
 }
 
 /// `POST /refresh`: trades the refresh token for a new pair.
-#[tracing::instrument(name = "refresh_token_grant", skip_all)]
 pub(super) async fn refresh(
+    state: State<AppState>,
+    form: Result<StrictForm<RefreshForm>, FormProblem>,
+) -> Result<Response, AppError> {
+    steps(state, form).instrument(tracing::info_span!("refresh_token_grant")).await
+}
+
+/// The grant's steps, in order, inside the `refresh_token_grant` span.
+async fn steps(
     State(state): State<AppState>,
     form: Result<StrictForm<RefreshForm>, FormProblem>,
 ) -> Result<Response, AppError> {

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use super::AppState;
 use super::error::AppError;
@@ -25,8 +26,15 @@ pub struct RevokeForm {
 }
 
 /// `POST /revoke`: revokes the access token, then calls the API with it once more.
-#[tracing::instrument(name = "revocation", skip_all)]
 pub(super) async fn revoke(
+    state: State<AppState>,
+    form: Result<StrictForm<RevokeForm>, FormProblem>,
+) -> Result<Response, AppError> {
+    steps(state, form).instrument(tracing::info_span!("revocation")).await
+}
+
+/// The grant's steps, in order, inside the `revocation` span.
+async fn steps(
     State(state): State<AppState>,
     form: Result<StrictForm<RevokeForm>, FormProblem>,
 ) -> Result<Response, AppError> {
