@@ -214,6 +214,37 @@ async fn silent_and_slow_connections_are_closed_by_the_head_deadline_while_the_h
     binary.finish();
 }
 
+/// The head deadline counts again from the end of each answer: a keep-alive connection that goes
+/// quiet after its answers is closed by it, well before the idle timeout; one that keeps sending
+/// requests stays open past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_head_deadline_restarts_after_each_answer() {
+    let config = TempConfig::new(json!({"headerReadTimeoutSeconds": 1, "idleTimeoutSeconds": 30}));
+    let binary = config.start();
+    let host = host_of(&binary.address).to_owned();
+    let request = format!("GET /healthcheck HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let mut busy = TcpStream::connect(&host).await.unwrap();
+    let opened = Instant::now();
+    let mut answer = [0u8; 4096];
+    // Six requests 400 ms apart: 2.4 s in all, more than twice the deadline, each within it.
+    for _ in 0..6 {
+        busy.write_all(request.as_bytes()).await.unwrap();
+        let read = busy.read(&mut answer).await.unwrap();
+        assert!(answer[..read].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..read]));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    // Then quiet: closed about a second after the last answer.
+    let quiet = Instant::now();
+    let (closed_after, bytes) = closed_within(busy, quiet, quiet + Duration::from_secs(3), 0).await.expect("closed");
+    println!("served for {:?}; closed {closed_after:?} after going quiet", quiet - opened);
+    assert!(bytes.is_empty(), "{}", String::from_utf8_lossy(&bytes));
+    assert!(
+        closed_after >= Duration::from_millis(500) && closed_after < Duration::from_millis(1600),
+        "{closed_after:?}"
+    );
+    binary.finish();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_holding_a_partial_request_head_does_not_delay_exit_past_the_deadline() {
     let config = TempConfig::new(json!({"shutdownDeadlineSeconds": 2, "headerReadTimeoutSeconds": 30}));
