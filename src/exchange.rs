@@ -5,6 +5,8 @@
 //! [`token::read_response`], [`token::parse_token_response`]), so what is shown is exactly what was
 //! sent and the protocol code exists once.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use crate::bitbucket::{self, ApiError, MAX_API_RESPONSE_BYTES};
@@ -70,22 +72,17 @@ impl<'a> Field<'a> {
 const SHOWN_RESPONSE_HEADERS: [&str; 7] =
     ["content-type", "cache-control", "pragma", "www-authenticate", "retry-after", "location", "content-length"];
 
+/// The `Host` and the request target of an absolute URL, as they go on the wire. The URLs are
+/// the app's own (validated when the settings were read, or by the explorer), so a split does what
+/// a full parse would: `scheme://host[:port]/path[?query]`, the scheme's default port left out.
 fn url_parts(url: &str) -> (String, String) {
-    match url::Url::parse(url) {
-        Ok(parsed) => {
-            let host = match parsed.port() {
-                Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or("")),
-                None => parsed.host_str().unwrap_or("").to_owned(),
-            };
-            let mut target = parsed.path().to_owned();
-            if let Some(query) = parsed.query() {
-                target.push('?');
-                target.push_str(query);
-            }
-            (host, target)
-        }
-        Err(_) => (String::new(), url.to_owned()),
-    }
+    let Some((scheme, rest)) = url.split_once("://") else { return (String::new(), url.to_owned()) };
+    let rest = rest.split('#').next().unwrap_or("");
+    let (authority, target) = rest.find(['/', '?']).map_or((rest, "/"), |at| rest.split_at(at));
+    let default_port = if scheme.eq_ignore_ascii_case("https") { ":443" } else { ":80" };
+    let host = authority.strip_suffix(default_port).unwrap_or(authority).to_ascii_lowercase();
+    let target = if target.starts_with('?') { format!("/{target}") } else { target.to_owned() };
+    (host, target)
 }
 
 fn status_line(status: u16) -> String {
@@ -116,11 +113,19 @@ fn show_body(raw: &RawResponse, secrets: &Masks<'_>) -> Option<String> {
     Some(mask_all(&text, secrets))
 }
 
+/// `text` with each secret, and its URL-encoded form, replaced by its mask. Most texts hold no
+/// secret (a header value, a user's profile): they are searched, not copied.
 fn mask_all(text: &str, secrets: &Masks<'_>) -> String {
-    secrets.iter().filter(|(secret, _)| secret.len() >= 4).fold(text.to_owned(), |text, (secret, mask)| {
-        let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-        text.replace(secret, mask).replace(&encoded, mask)
-    })
+    let mut text = Cow::Borrowed(text);
+    for (secret, mask) in secrets.iter().filter(|(secret, _)| secret.len() >= 4) {
+        let encoded: Cow<'_, str> = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        for needle in [*secret, &encoded] {
+            if needle.len() <= text.len() && text.contains(needle) {
+                text = Cow::Owned(text.replace(needle, mask));
+            }
+        }
+    }
+    text.into_owned()
 }
 
 fn record_response(exchange: &mut Exchange, response: &Result<RawResponse, TokenError>, secrets: &Masks<'_>) {
@@ -361,6 +366,37 @@ pub async fn api_call(http: &reqwest::Client, url: &str, access_token: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The split agrees with a full URL parse on every shape of URL the app sends to.
+    #[test]
+    fn url_parts_agree_with_the_url_parser() {
+        for url in [
+            "https://bitbucket.org/site/oauth2/access_token",
+            "https://api.bitbucket.org/2.0/user",
+            "https://api.bitbucket.org:443/2.0/repositories?role=member&pagelen=5",
+            "http://127.0.0.1:8080/realms/demo/protocol/openid-connect/token",
+            "http://LOCALHOST:80/sandbox/api/2.0/user",
+            "http://[::1]:3000/sandbox",
+            "https://issuer.example?x=1",
+            "http://localhost:3000/sandbox/api/2.0/user/emails#frag",
+        ] {
+            let parsed = url::Url::parse(url).unwrap();
+            let host = match parsed.port() {
+                Some(port) => format!("{}:{port}", parsed.host_str().unwrap()),
+                None => parsed.host_str().unwrap().to_owned(),
+            };
+            let target = format!("{}{}", parsed.path(), parsed.query().map(|q| format!("?{q}")).unwrap_or_default());
+            assert_eq!(url_parts(url), (host, target), "{url}");
+        }
+    }
+
+    #[test]
+    fn mask_all_masks_plain_and_url_encoded_forms_and_leaves_other_text_alone() {
+        let masks = [("p@ss word!", PASSWORD_MASK.to_owned()), ("tok", "••••".to_owned())];
+        assert_eq!(mask_all("a=p%40ss+word%21&b=p@ss word!", &masks), "a=••••••••&b=••••••••");
+        assert_eq!(mask_all("tok is too short to mask", &masks), "tok is too short to mask");
+        assert_eq!(mask_all("", &masks), "");
+    }
 
     #[test]
     fn a_long_password_echoed_back_is_fully_masked() {

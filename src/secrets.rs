@@ -8,13 +8,13 @@ pub const PASSWORD_MASK: &str = "••••••••";
 
 /// A secret shown as its first 4 and last 4 characters: `abcd…wxyz` (short ones fully masked).
 pub fn partial(secret: &str) -> String {
-    let chars: Vec<char> = secret.chars().collect();
-    if chars.len() <= 12 {
+    if secret.chars().nth(12).is_none() {
         return "••••".to_owned();
     }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
+    // Byte offsets of the 5th character and of the 4th from the end (a token may not be ASCII).
+    let head_end = secret.char_indices().nth(4).map_or(secret.len(), |(at, _)| at);
+    let tail_start = secret.char_indices().nth_back(3).map_or(0, |(at, _)| at);
+    [&secret[..head_end], "…", &secret[tail_start..]].concat()
 }
 
 /// Removes secrets from text that came from elsewhere (an upstream's answer), before it is
@@ -76,6 +76,10 @@ mod tests {
     fn partial_keeps_first_and_last_four() {
         assert_eq!(partial("abcdefghijklmnopqrstuvwxyz"), "abcd…wxyz");
         assert_eq!(partial("short"), "••••");
+        // 12 characters are fully masked, 13 show 4 + 4; characters, not bytes.
+        assert_eq!(partial("abcdefghijkl"), "••••");
+        assert_eq!(partial("abcdefghijklm"), "abcd…jklm");
+        assert_eq!(partial("ééééabcdefghïïïï"), "éééé…ïïïï");
     }
 
     #[test]

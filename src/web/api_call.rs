@@ -109,7 +109,8 @@ pub(super) fn explorer_url(api: &url::Url, path: &str) -> Result<String, &'stati
         && parsed.path().starts_with(base_path)
         && parsed.username().is_empty()
         && parsed.password().is_none();
-    if stays { Ok(url) } else { Err(refuse) }
+    // The URL as parsed (characters such as `"` or `{` percent-encoded): what goes on the wire.
+    if stays { Ok(parsed.into()) } else { Err(refuse) }
 }
 
 #[cfg(test)]
