@@ -95,23 +95,37 @@ type Masks<'a> = [(&'a str, String)];
 
 /// Masks `access_token` and `refresh_token` values in a JSON answer, then pretty-prints it; other
 /// bodies are shown as text, with every known secret masked.
-fn show_body(raw: &RawResponse, secrets: &Masks<'_>) -> Option<String> {
+/// `parsed` is the body already parsed, when the caller has it (it is not parsed twice).
+fn show_body(raw: &RawResponse, parsed: Option<&Value>, secrets: &Masks<'_>) -> Option<String> {
     if raw.body.is_empty() {
         return None;
     }
-    let text = match serde_json::from_slice::<Value>(&raw.body) {
-        Ok(mut json) => {
-            for key in ["access_token", "refresh_token"] {
+    let read;
+    let json = match parsed {
+        Some(json) => Some(json),
+        None => {
+            read = serde_json::from_slice::<Value>(&raw.body).ok();
+            read.as_ref()
+        }
+    };
+    let text = match json {
+        Some(json) if TOKEN_KEYS.iter().any(|key| json.get(key).is_some_and(Value::is_string)) => {
+            let mut json = json.clone();
+            for key in TOKEN_KEYS {
                 if let Some(Value::String(value)) = json.get_mut(key) {
                     *value = partial(value);
                 }
             }
             bitbucket::pretty(&json)
         }
-        Err(_) => raw.excerpt(),
+        Some(json) => bitbucket::pretty(json),
+        None => raw.excerpt(),
     };
     Some(mask_all(&text, secrets))
 }
+
+/// The keys of a JSON answer whose values are shown as `abcd…wxyz`.
+const TOKEN_KEYS: [&str; 2] = ["access_token", "refresh_token"];
 
 /// `text` with each secret, and its URL-encoded form, replaced by its mask. Most texts hold no
 /// secret (a header value, a user's profile): they are searched, not copied.
@@ -128,7 +142,12 @@ fn mask_all(text: &str, secrets: &Masks<'_>) -> String {
     text.into_owned()
 }
 
-fn record_response(exchange: &mut Exchange, response: &Result<RawResponse, TokenError>, secrets: &Masks<'_>) {
+fn record_response(
+    exchange: &mut Exchange,
+    response: &Result<RawResponse, TokenError>,
+    parsed: Option<&Value>,
+    secrets: &Masks<'_>,
+) {
     match response {
         Ok(raw) => {
             exchange.status_line = Some(status_line(raw.status));
@@ -139,7 +158,7 @@ fn record_response(exchange: &mut Exchange, response: &Result<RawResponse, Token
                     Some((name.to_string(), mask_all(value, secrets)))
                 })
                 .collect();
-            exchange.response_body = show_body(raw, secrets);
+            exchange.response_body = show_body(raw, parsed, secrets);
         }
         Err(TokenError::UnexpectedResponse { status, problem, excerpt }) => {
             exchange.status_line = Some(status_line(*status));
@@ -261,7 +280,7 @@ async fn post_form(
         }
     }
     let response = token::read_response(http.execute(request).await, token::MAX_TOKEN_RESPONSE_BYTES).await;
-    record_response(&mut exchange, &response, &secrets);
+    record_response(&mut exchange, &response, None, &secrets);
     (exchange, response)
 }
 
@@ -358,8 +377,11 @@ pub async fn api_call(http: &reqwest::Client, url: &str, access_token: &str) -> 
     };
     let sent = http.get(url).bearer_auth(access_token).header(reqwest::header::ACCEPT, "application/json").send().await;
     let response = token::read_response(sent, MAX_API_RESPONSE_BYTES).await;
-    record_response(&mut exchange, &response, &[(access_token, partial(access_token))]);
-    let result = response.map_err(ApiError::Transport).and_then(|raw| bitbucket::parse_api_response(&raw));
+    let result = match &response {
+        Ok(raw) => bitbucket::parse_api_response(raw),
+        Err(error) => Err(ApiError::Transport(error.clone())),
+    };
+    record_response(&mut exchange, &response, result.as_ref().ok(), &[(access_token, partial(access_token))]);
     (exchange, result)
 }
 
