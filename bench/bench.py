@@ -545,19 +545,19 @@ def profile_section(profiles):
 # What the profiles showed when these targets were missed, and what remains (see the README).
 FINDINGS = {
     "healthcheck": (
-        "- **`/healthcheck` against bare hyper.** Both answer the same bytes over the same hyper; the app "
-        "executes about 4.5× bare hyper's instructions per probe (profile above), a third of them in malloc "
-        "and free: the request passes through the connection's `map_request` (inserting `ConnectInfo`), "
-        "the trace layer (a span, disabled at info, and its response hook), `ProtectLayer` (a boxed future, "
-        "the header checks, four security headers inserted), the 408 timeout layer (a Tokio timer per "
-        "request), the body limit, the router, and in sandbox mode the `count_busy` middleware (another boxed "
-        "future). What remains: a fast path in `src/server.rs` that answers `GET /healthcheck` (exact target, "
-        "headers within the limit) with the prebuilt body and security headers before those layers; tried in "
-        "a scratch copy, it took the probe from 32,400 to 10,900 instructions and from 0.74× to 0.91× bare "
-        "hyper's requests/s (see the README's Performance section)."),
+        "- **`/healthcheck` against bare hyper.** Both answer the same bytes over the same hyper. Probes are "
+        "answered by a shortcut in front of the router (with the route's own status, headers and body), so "
+        "what remains per probe is the connection's own work: the `ConnectInfo` insert, the byte counters "
+        "of the connection's deadlines, the protections layer's Host check and security headers."),
     "healthcheck-p99": (
-        "- **`/healthcheck` p99.** The tail follows the throughput: with 32 connections queued on two "
-        "shared cores, each probe that costs more instructions also waits longer behind the others."),
+        "- **`/healthcheck` p99.** This is the latency at saturation: 32 connections kept full by wrk, which "
+        "itself needs one of the two cores, so the app's two Tokio workers and wrk contend for the CPUs and "
+        "the tail is where a worker waits for one. Tried, in scratch builds measured with wrk: hyper's "
+        "request-head timer (armed and dropped per request) was replaced by one timer per connection for "
+        "both deadlines (kept: about 5% more requests/s), and the app with its shutdown watcher or its "
+        "deadline timer switched off kept a p99 of 2.0 to 2.5 ms: no single piece we could remove holds the "
+        "tail. A fair latency figure would be taken at a fixed rate below saturation, which wrk cannot do "
+        "(wrk2 and oha are not in Debian's packages)."),
     "flow-rps": (
         "- **Flows/s against the Node.js port.** The app spends {app_us:.0f} µs of CPU per flow, the Node port "
         "{node_us:.0f} µs, but the flows/s ratio is bounded by the machine, not by "
@@ -569,20 +569,23 @@ FINDINGS = {
         "- **CPU per flow against the sandbox.** For one flow the app does more than the sandbox by "
         "construction: it serves one exchange and is the *client* of two (reqwest's connection pool, request "
         "building, response parsing), against the sandbox's two small JSON answers; it then records both "
-        "exchanges with every secret masked, explains them, and renders a result page of about 25 KB with "
-        "HTML escaping. The instruction profile above shows where: allocation, askama's escaping of the "
-        "page, substring searches of the secret masking (`StrSearcher::new`, `mask_all`: every secret is "
-        "searched for in every recorded text, its URL-encoded form rebuilt each time), URL parsing. Those "
-        "are the product's teaching features; making them cheaper (see the README) narrows the gap."),
+        "exchanges with every secret masked, explains them, and renders a result page with HTML escaping. "
+        "Cut this round (callgrind, 605,000 to 507,000 instructions per flow): secret masking that copied "
+        "every text once per secret, `partial()` collecting a `Vec<char>`, a full URL parse to display "
+        "each request's `Host`, and the API answer parsed twice. What the profile above still shows: "
+        "askama's escaping of the result page (about 75,000 instructions per flow), reqwest's own URL "
+        "parsing (about six parses per flow, some in its redirect policy even with redirects off), "
+        "serde_json building `Value`s to pretty-print the answers, and malloc/free under all of them. "
+        "1.5× would need the app's user-space work cut to about a third while the page teaches what it "
+        "does."),
     "rss-idle": (
         "- **RSS idle after the flows.** glibc's allocator keeps freed memory in its per-thread arenas; "
         "the pooled upstream connections stay open (reqwest's idle pool) and hold their buffers."),
     "build": (
-        "- **Clean debug build.** The slowest crates are listed above. `syn` is built twice, in two major "
-        "versions: syn 3 for serde, askama, clap, thiserror, tokio's macros and ICU4X's derives (through "
-        "`url`'s IDNA support), and syn 2 for `tracing-attributes` alone, i.e. for the `#[tracing::instrument]` "
-        "attributes; ring and rustls are reqwest's TLS, needed for https to bitbucket.org. What remains is "
-        "a change to `Cargo.toml` and `src/` (see the README), outside this benchmark's remit."),
+        "- **Clean debug build.** The slowest crates are listed above: the app itself, rustls and ring "
+        "(reqwest's TLS, needed for https to bitbucket.org), tokio, askama's parser and derive, clap, axum. "
+        "Both cores are busy from the start until the app's own crate, so the build is bounded by the total "
+        "work, not by one chain."),
 }
 
 
