@@ -80,6 +80,16 @@ pub fn token_failure(grant: Grant, endpoint: &str, error: &TokenError, server: &
             "Try again later. If the server is known to be slow, raise timeoutSeconds in config.json.",
         )
         .detail("What happened", message.clone()),
+        TokenError::NoResponse { message, .. } if tls_problem(message).is_some() => Explanation::new(
+            StatusCode::BAD_GATEWAY,
+            "The token endpoint's TLS connection was refused",
+            &format!(
+                "{answered} A connection was made, but {}, so the app stopped before sending anything.",
+                tls_problem(message).unwrap_or_default()
+            ),
+            &format!("{TLS_FIX} Check the token endpoint ({}).", endpoint_setting(server)),
+        )
+        .detail("What happened", message.clone()),
         TokenError::NoResponse { message, .. } => Explanation::new(
             StatusCode::BAD_GATEWAY,
             "The token endpoint cannot be reached",
@@ -94,6 +104,32 @@ pub fn token_failure(grant: Grant, endpoint: &str, error: &TokenError, server: &
         Some(status) => page.detail("HTTP status from the token endpoint", status.to_string()),
         None => page,
     }
+}
+
+/// What to do about a TLS failure.
+const TLS_FIX: &str = "The app trusts the certificate authorities of this machine's certificate store; \
+                       for a server with a private or test authority, set SSL_CERT_FILE to a PEM file \
+                       that holds it. An https:// URL must point at a port that speaks TLS.";
+
+/// A TLS failure, said plainly, from the HTTP client's message (rustls's error names).
+fn tls_problem(message: &str) -> Option<&'static str> {
+    let certificate = [
+        ("UnknownIssuer", "the server's certificate comes from an authority this machine does not trust"),
+        ("NotValidForName", "the server's certificate does not name this host"),
+        ("Expired", "the server's certificate has expired"),
+        ("NotValidYet", "the server's certificate is not valid yet"),
+        ("Revoked", "the server's certificate has been revoked"),
+    ];
+    if message.contains("invalid peer certificate") {
+        let known = certificate.iter().find(|(name, _)| message.contains(name)).map(|(_, said)| *said);
+        return Some(known.unwrap_or("the server's certificate was not accepted"));
+    }
+    let not_tls = ["InvalidContentType", "corrupt message", "wrong version number"];
+    if not_tls.iter().any(|sign| message.contains(sign)) {
+        return Some("the server did not answer in TLS (is it plain http:// on that port?)");
+    }
+    (message.contains("received fatal alert") || message.contains("HandshakeFailure"))
+        .then_some("the TLS handshake with the server failed")
 }
 
 /// Where the token endpoint comes from, for advice: the setting to check.
@@ -466,6 +502,11 @@ pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool, server: &Aut
             }
             bearer_failure(call, *status, error, scope.as_deref(), renew, server)
         }
+        ApiError::Transport(TokenError::NoResponse { message, .. }) if tls_problem(message).is_some() => {
+            details.push(("What happened".into(), message.clone()));
+            let problem = tls_problem(message).unwrap_or_default();
+            (format!("{call}: {problem}, so the token was not sent."), format!("{TLS_FIX} Check apiUrl."))
+        }
         ApiError::Transport(TokenError::NoResponse { timed_out, message, .. }) => {
             details.push(("What happened".into(), message.clone()));
             let what = if *timed_out { "did not answer in time" } else { "could not be reached" };
@@ -557,6 +598,18 @@ fn scope_list(detail: Option<&Value>, key: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::authorization_server::Kind;
+
+    /// reqwest's messages for rustls's failures, as seen in tests/app/tls.rs, said plainly.
+    #[test]
+    fn tls_failures_are_told_apart_from_unreachable_servers() {
+        let prefix = "error sending request for url (https://localhost:1/t): client error (Connect): ";
+        let said = |tail: &str| tls_problem(&format!("{prefix}{tail}"));
+        assert!(said("invalid peer certificate: UnknownIssuer").unwrap().contains("does not trust"));
+        assert!(said("invalid peer certificate: NotValidForName").unwrap().contains("does not name this host"));
+        assert!(said("invalid peer certificate: Other(..)").unwrap().contains("was not accepted"));
+        assert!(said("received corrupt message of type InvalidContentType").unwrap().contains("plain http://"));
+        assert_eq!(said("tcp connect error: Connection refused (os error 111)"), None);
+    }
 
     fn refusal(status: u16, error: &str, description: &str) -> TokenError {
         TokenError::Refused(OAuthError {

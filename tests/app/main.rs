@@ -17,6 +17,7 @@ mod standard_cases;
 mod standard_server;
 mod startup;
 mod teaching;
+mod tls;
 mod token_parsing;
 mod token_source;
 mod upstream_faults;
