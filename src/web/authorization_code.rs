@@ -161,6 +161,11 @@ impl UsedStates {
         UsedStates { lifetime, seen: Mutex::default() }
     }
 
+    /// Whether `state` has been used (and is still remembered), without using it.
+    pub fn seen(&self, state: &str) -> bool {
+        self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).states.contains(state)
+    }
+
     /// True the first time `state` is seen, false after.
     pub fn first_use(&self, state: &str) -> bool {
         let now = Instant::now();
@@ -235,7 +240,9 @@ async fn finish_authorization(
         return problem(if params.code.is_none() { CallbackProblem::Empty } else { CallbackProblem::NoState });
     };
     let Some(cookie) = cookie else {
-        return problem(CallbackProblem::NoCookie);
+        // A browser that reloads the callback has no cookie any more (the first visit spent it).
+        let spent = state.0.used_states.seen(&returned_state);
+        return problem(if spent { CallbackProblem::Replayed } else { CallbackProblem::NoCookie });
     };
     let mut parts = cookie.split('.');
     let (expected, issued, verifier) = (parts.next(), parts.next().unwrap_or("0"), parts.next().unwrap_or(""));

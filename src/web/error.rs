@@ -306,8 +306,8 @@ fn callback_page(problem: &CallbackProblem) -> Explanation {
         CallbackProblem::NoCookie => bad(
             "No sign-in is in progress in this browser",
             "The callback's state must match the one the app stored in a short-lived cookie when the sign-in \
-             started, and this browser has no such cookie: the sign-in began elsewhere, cookies are blocked, \
-             or it expired.",
+             started, and this browser has no such cookie: the sign-in began elsewhere (another browser, or another \
+             instance of this app), cookies are blocked, or it expired.",
         ),
         CallbackProblem::StateMismatch => bad(
             "The state does not match",

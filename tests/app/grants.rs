@@ -69,6 +69,10 @@ async fn reused_code_is_refused_with_a_clear_400() {
     let reload = callback(&app, &back, Some(&cookie)).await;
     assert_eq!(reload.status, 400, "{}", reload.body);
     reload.assert_contains("This sign-in has already been completed");
+    // A browser reloads without the cookie (the first visit cleared it): told the same.
+    let browser_reload = callback(&app, &back, None).await;
+    assert_eq!(browser_reload.status, 400, "{}", browser_reload.body);
+    browser_reload.assert_contains("This sign-in has already been completed");
     // The same code under a fresh sign-in's state reaches the server, which refuses it.
     let (fresh_cookie, fresh_consent) = start_sign_in(&app).await;
     let fresh_state = query_param(&fresh_consent, "state").unwrap();
