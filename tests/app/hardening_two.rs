@@ -484,6 +484,8 @@ async fn hypers_own_rejections_are_4xx_or_a_close_never_5xx_and_the_app_keeps_se
              application/x-www-form-urlencoded\r\nContent-Length: abc\r\n\r\nusername=demo&password=demo"
                 .to_owned(),
         ),
+        ("HTTP/0.9", "GET /\r\n\r\n".to_owned()),
+        ("garbage request line", "HELLO THERE\r\n\r\n".to_owned()),
     ];
     for (name, request) in cases {
         let page = raw_request(&app.address, request.as_bytes()).await;
