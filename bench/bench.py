@@ -601,8 +601,9 @@ FINDINGS = {
         "request-head timer (armed and dropped per request) was replaced by one timer per connection for "
         "both deadlines (kept: about 5% more requests/s), and the app with its shutdown watcher or its "
         "deadline timer switched off kept a p99 of 2.0 to 2.5 ms: no single piece we could remove holds the "
-        "tail. A fair latency figure would be taken at a fixed rate below saturation, which wrk cannot do "
-        "(wrk2 and oha are not in Debian's packages)."),
+        "tail. wrk cannot send at a fixed rate (wrk2 and oha are not in Debian's packages), so the open-loop "
+        "rows above come from `examples/fixed_rate.rs`: below saturation they separate per-request cost from "
+        "queueing."),
     "flow-rps": (
         "- **Flows/s against the Node.js port.** The app spends {app_us:.0f} µs of CPU per flow, the Node port "
         "{node_us:.0f} µs, but the flows/s ratio is bounded by the machine, not by "
