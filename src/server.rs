@@ -35,11 +35,12 @@ use std::convert::Infallible;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
+use tower::util::Oneshot;
 use tower::{Service, ServiceExt};
 
 /// The bounds of [`serve`]; [`Limits::default`] is what a laptop user never notices.
@@ -124,6 +125,27 @@ where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
+    serve_with(listener, router, limits, shutdown, drain, None).await
+}
+
+/// A request the listener may answer itself, before the service and before the work each request
+/// needs there (the body boxed for axum, `ConnectInfo` inserted): the app's health probe. `None`
+/// passes the request on.
+pub type Shortcut = fn(&hyper::Request<Incoming>) -> Option<Response>;
+
+/// [`serve`], with a [`Shortcut`] tried on every request first.
+pub async fn serve_with<S>(
+    listener: TcpListener,
+    router: S,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Option<Drain>,
+    shortcut: Option<Shortcut>,
+) -> std::io::Result<()>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let overflow = Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS));
     let (phase, watching) = watch::channel(Phase::Serving);
@@ -169,7 +191,7 @@ where
         let router = router.clone();
         let watching = watching.clone();
         tokio::spawn(async move {
-            serve_connection(stream, peer, router, limits, (watching, internal_prefix), one_shot).await;
+            serve_connection(stream, peer, router, limits, (watching, internal_prefix), one_shot, shortcut).await;
             drop(slot);
         });
     }
@@ -220,6 +242,7 @@ async fn serve_connection<S>(
     limits: Limits,
     (mut watching, internal_prefix): (watch::Receiver<Phase>, Option<&'static str>),
     one_shot: bool,
+    shortcut: Option<Shortcut>,
 ) where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -228,29 +251,18 @@ async fn serve_connection<S>(
     let io = TokioIo::new(Tracked { inner: stream, activity: activity.clone() });
     // Whether this connection has carried the app's requests to itself.
     let internal = Arc::new(AtomicBool::new(false));
-    let marks = internal.clone();
-    let (starts, ends) = (activity.clone(), activity.clone());
-    let service = router
-        .map_request(move |request: hyper::Request<hyper::body::Incoming>| {
-            // hyper calls the service once the head is read: the head deadline stops here.
-            starts.in_flight.fetch_add(1, Ordering::Relaxed);
-            let mut request = request.map(Body::new);
-            if internal_prefix.is_some_and(|prefix| request.uri().path().starts_with(prefix)) {
-                marks.store(true, Ordering::Relaxed);
-            }
-            request.extensions_mut().insert(ConnectInfo(peer));
-            request
-        })
-        .map_response(move |response| {
-            // The answer is ready: the next head's deadline counts from its last byte written.
-            ends.answered.store(ends.now(), Ordering::Relaxed);
-            ends.in_flight.fetch_sub(1, Ordering::Relaxed);
-            response
-        });
+    let service = PerConnection {
+        router,
+        shortcut,
+        peer,
+        activity: activity.clone(),
+        internal: internal.clone(),
+        internal_prefix,
+    };
     let connection = hyper::server::conn::http1::Builder::new()
         // Accepted while shutting down, or past the limit: one request, then close.
         .keep_alive(!one_shot)
-        .serve_connection(io, TowerToHyperService::new(service));
+        .serve_connection(io, service);
     let mut connection = pin!(connection);
     let head_timeout =
         if one_shot { limits.header_read_timeout.min(OVERFLOW_HEAD_TIMEOUT) } else { limits.header_read_timeout };
@@ -268,6 +280,68 @@ async fn serve_connection<S>(
     tokio::select! {
         result = connection => log_end(result),
         reason = deadlines => tracing::debug!("connection dropped during shutdown: {reason}"),
+    }
+}
+
+/// The service hyper calls for each request on one connection: the shortcut, else the router,
+/// with the peer's address and the bookkeeping of the connection's deadlines.
+struct PerConnection<S> {
+    router: S,
+    shortcut: Option<Shortcut>,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+    /// Set once a request under `internal_prefix` came on this connection.
+    internal: Arc<AtomicBool>,
+    internal_prefix: Option<&'static str>,
+}
+
+impl<S> hyper::service::Service<hyper::Request<Incoming>> for PerConnection<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Answer<Oneshot<S, Request>>;
+
+    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
+        if let Some(response) = self.shortcut.and_then(|answer| answer(&request)) {
+            return Answer::Ready { response: Some(response) };
+        }
+        // hyper calls the service once the head is read: the head deadline stops here.
+        self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        let mut request = request.map(Body::new);
+        if self.internal_prefix.is_some_and(|prefix| request.uri().path().starts_with(prefix)) {
+            self.internal.store(true, Ordering::Relaxed);
+        }
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        Answer::Service { future: self.router.clone().oneshot(request), activity: self.activity.clone() }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's answer: the shortcut's, ready at once, or the router's.
+    #[project = AnswerProjection]
+    enum Answer<F> {
+        Ready { response: Option<Response> },
+        Service { #[pin] future: F, activity: Arc<Activity> },
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Answer<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            AnswerProjection::Ready { response } => Poll::Ready(Ok(response.take().expect("polled after completion"))),
+            AnswerProjection::Service { future, activity } => {
+                let answer = std::task::ready!(future.poll(cx));
+                // The answer is ready: the next head's deadline counts from its last byte written.
+                activity.answered.store(activity.now(), Ordering::Relaxed);
+                activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+                Poll::Ready(answer)
+            }
+        }
     }
 }
 

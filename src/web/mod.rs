@@ -336,7 +336,6 @@ pub async fn serve(
         draining: state.0.draining.clone(),
         internal_prefix: "/sandbox/",
     });
-    // Health probes are answered before the router, by a shortcut with the route's very bytes.
-    let service = tower::Layer::layer(&start_page::HealthcheckLayer, app(state));
-    server::serve(listener, service, limits, shutdown, drain).await
+    // Health probes are answered in the listener, by a shortcut with the route's very bytes.
+    server::serve_with(listener, app(state), limits, shutdown, drain, Some(start_page::healthcheck_shortcut)).await
 }
