@@ -591,9 +591,10 @@ def profile_section(profiles):
 FINDINGS = {
     "healthcheck": (
         "- **`/healthcheck` against bare hyper.** Both answer the same bytes over the same hyper. Probes are "
-        "answered by a shortcut in front of the router (with the route's own status, headers and body), so "
-        "what remains per probe is the connection's own work: the `ConnectInfo` insert, the byte counters "
-        "of the connection's deadlines, the protections layer's Host check and security headers."),
+        "answered by the listener itself (`src/server.rs`'s shortcut, with the route's own status, headers and "
+        "body from a prebuilt map), before the body is boxed for axum or `ConnectInfo` inserted; what remains "
+        "per probe is the shortcut's checks, the longer header map (the security headers) and the clock "
+        "read per read and write that the connection's deadlines use."),
     "healthcheck-p99": (
         "- **`/healthcheck` p99.** This is the latency at saturation: 32 connections kept full by wrk, which "
         "itself needs one of the two cores, so the app's two Tokio workers and wrk contend for the CPUs and "
