@@ -14,7 +14,8 @@
 //!   ([`OVERFLOW_CONNECTIONS`]) are served one request each with a one-second head deadline, so a
 //!   health probe still gets through when an attacker holds every regular slot; past those, a new
 //!   connection is closed at once, so file descriptors never run out;
-//! - `TCP_NODELAY` is set (see [`accept`]).
+//! - `TCP_NODELAY` is set (see [`accept`]);
+//! - a [`Shortcut`] may answer a request before the service sees it (the app's health probe).
 //!
 //! On shutdown it asks every connection to finish its request in flight and close, and returns
 //! once they have, or after [`Limits::shutdown_deadline`] whatever clients still hold. It stops
