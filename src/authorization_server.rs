@@ -102,6 +102,24 @@ pub struct Metadata {
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
 }
 
+impl Metadata {
+    /// The endpoints held to the rules of configured ones (http or https, a host, no credentials, no
+    /// fragment) and written as the URL parser writes them: what the page shows is what is sent.
+    fn with_checked_endpoints(mut self) -> Result<Metadata, String> {
+        for (name, endpoint) in [
+            ("authorization_endpoint", &mut self.authorization_endpoint),
+            ("token_endpoint", &mut self.token_endpoint),
+            ("userinfo_endpoint", &mut self.userinfo_endpoint),
+            ("revocation_endpoint", &mut self.revocation_endpoint),
+        ] {
+            if let Some(url) = endpoint.as_mut() {
+                *url = crate::settings::parse_endpoint_url(url).map_err(|problem| format!("{name}: {problem}"))?.into();
+            }
+        }
+        Ok(self)
+    }
+}
+
 /// Why discovery failed: the URL asked and the problem, for one line at start-up.
 #[derive(Debug, thiserror::Error)]
 #[error("{url}: {problem}")]
@@ -137,7 +155,10 @@ pub async fn discover(http: &reqwest::Client, issuer: &Url) -> Result<(Metadata,
                     format!("the document names the issuer {:?}, not {issuer}", metadata.issuer)
                 }
                 Ok(metadata) if metadata.token_endpoint.is_none() => "the document has no token_endpoint".into(),
-                Ok(metadata) => return Ok((metadata, url)),
+                Ok(metadata) => match metadata.with_checked_endpoints() {
+                    Ok(metadata) => return Ok((metadata, url)),
+                    Err(problem) => problem,
+                },
             },
         };
         let not_there = problem.starts_with("HTTP 404");

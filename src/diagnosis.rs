@@ -80,7 +80,7 @@ pub fn token_failure(grant: Grant, endpoint: &str, error: &TokenError, server: &
             "Try again later. If the server is known to be slow, raise timeoutSeconds in config.json.",
         )
         .detail("What happened", message.clone()),
-        TokenError::NoResponse { message, .. } if tls_problem(message).is_some() => Explanation::new(
+        TokenError::NoResponse { connect: true, message, .. } if tls_problem(message).is_some() => Explanation::new(
             StatusCode::BAD_GATEWAY,
             "The token endpoint's TLS connection was refused",
             &format!(
@@ -107,22 +107,31 @@ pub fn token_failure(grant: Grant, endpoint: &str, error: &TokenError, server: &
 }
 
 /// What to do about a TLS failure.
-const TLS_FIX: &str = "The app trusts the certificate authorities of this machine's certificate store; \
-                       for a server with a private or test authority, set SSL_CERT_FILE to a PEM file \
-                       that holds it. An https:// URL must point at a port that speaks TLS.";
+const TLS_FIX: &str = "The app trusts the certificate authorities in this machine's certificate store: for a \
+                       server with a private or test authority, add that authority to the store (on Linux, \
+                       SSL_CERT_FILE can name a PEM file that holds it instead). An https:// URL must point \
+                       at a port that speaks TLS.";
 
-/// A TLS failure, said plainly, from the HTTP client's message (rustls's error names).
+/// A TLS failure while connecting, said plainly, from the HTTP client's message (rustls's
+/// wording, after the URL, which could hold any word).
 fn tls_problem(message: &str) -> Option<&'static str> {
+    let message = match message.strip_prefix("error sending request for url (") {
+        Some(rest) => rest.split_once("): ").map_or(rest, |(_, after_url)| after_url),
+        None => message,
+    };
     let certificate = [
-        ("UnknownIssuer", "the server's certificate comes from an authority this machine does not trust"),
-        ("NotValidForName", "the server's certificate does not name this host"),
-        ("Expired", "the server's certificate has expired"),
-        ("NotValidYet", "the server's certificate is not valid yet"),
-        ("Revoked", "the server's certificate has been revoked"),
+        (
+            ["UnknownIssuer", "unknown issuer"],
+            "the server's certificate comes from an authority this machine does not trust",
+        ),
+        (["NotValidForName", "not valid for name"], "the server's certificate does not name this host"),
+        (["NotValidYet", "not valid yet"], "the server's certificate is not valid yet"),
+        (["Expired", "certificate expired"], "the server's certificate has expired"),
+        (["Revoked", "revoked"], "the server's certificate has been revoked"),
     ];
     if message.contains("invalid peer certificate") {
-        let known = certificate.iter().find(|(name, _)| message.contains(name)).map(|(_, said)| *said);
-        return Some(known.unwrap_or("the server's certificate was not accepted"));
+        let known = certificate.iter().find(|(signs, _)| signs.iter().any(|sign| message.contains(sign)));
+        return Some(known.map_or("the server's certificate was not accepted", |(_, said)| *said));
     }
     let not_tls = ["InvalidContentType", "corrupt message", "wrong version number"];
     if not_tls.iter().any(|sign| message.contains(sign)) {
@@ -502,7 +511,9 @@ pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool, server: &Aut
             }
             bearer_failure(call, *status, error, scope.as_deref(), renew, server)
         }
-        ApiError::Transport(TokenError::NoResponse { message, .. }) if tls_problem(message).is_some() => {
+        ApiError::Transport(TokenError::NoResponse { connect: true, message, .. })
+            if tls_problem(message).is_some() =>
+        {
             details.push(("What happened".into(), message.clone()));
             let problem = tls_problem(message).unwrap_or_default();
             (format!("{call}: {problem}, so the token was not sent."), format!("{TLS_FIX} Check apiUrl."))
@@ -606,6 +617,20 @@ mod tests {
         let said = |tail: &str| tls_problem(&format!("{prefix}{tail}"));
         assert!(said("invalid peer certificate: UnknownIssuer").unwrap().contains("does not trust"));
         assert!(said("invalid peer certificate: NotValidForName").unwrap().contains("does not name this host"));
+        // rustls 0.23's wording with context, as on Linux.
+        let name = "invalid peer certificate: certificate not valid for name \"localhost\"; certificate is only \
+                    valid for DnsName(\"example.org\")";
+        assert!(said(name).unwrap().contains("does not name this host"));
+        let expired = "invalid peer certificate: certificate expired: verification time 1764000000 (UNIX), but \
+                       certificate is not valid after 1700000000 (64000000 seconds ago)";
+        assert!(said(expired).unwrap().contains("has expired"));
+        let early = "invalid peer certificate: certificate not valid yet: verification time 1, but certificate \
+                     is not valid before 2";
+        assert!(said(early).unwrap().contains("not valid yet"));
+        // A word in the URL is not a diagnosis.
+        let refused = "error sending request for url (https://h/2.0/HandshakeFailure/InvalidContentType): client \
+                       error (Connect): tcp connect error: Connection refused (os error 111)";
+        assert_eq!(tls_problem(refused), None);
         assert!(said("invalid peer certificate: Other(..)").unwrap().contains("was not accepted"));
         assert!(said("received corrupt message of type InvalidContentType").unwrap().contains("plain http://"));
         assert_eq!(said("tcp connect error: Connection refused (os error 111)"), None);

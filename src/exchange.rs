@@ -73,8 +73,8 @@ const SHOWN_RESPONSE_HEADERS: [&str; 7] =
     ["content-type", "cache-control", "pragma", "www-authenticate", "retry-after", "location", "content-length"];
 
 /// The `Host` and the request target of an absolute URL, as they go on the wire. The URLs are
-/// the app's own (validated when the settings were read, or by the explorer), so a split does what
-/// a full parse would: `scheme://host[:port]/path[?query]`, the scheme's default port left out.
+/// the app's own (checked and written by the URL parser when the settings were read or the
+/// endpoints discovered, or by the explorer), so a split does what a full parse would: `scheme://host[:port]/path[?query]`, the scheme's default port left out.
 fn url_parts(url: &str) -> (String, String) {
     let Some((scheme, rest)) = url.split_once("://") else { return (String::new(), url.to_owned()) };
     let rest = rest.split('#').next().unwrap_or("");

@@ -29,7 +29,7 @@ use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::convert::Infallible;
 
@@ -310,13 +310,30 @@ where
             return Answer::Ready { response: Some(response) };
         }
         // hyper calls the service once the head is read: the head deadline stops here.
-        self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        let in_flight = InFlight::begin(&self.activity);
         let mut request = request.map(Body::new);
         if self.internal_prefix.is_some_and(|prefix| request.uri().path().starts_with(prefix)) {
             self.internal.store(true, Ordering::Relaxed);
         }
         request.extensions_mut().insert(ConnectInfo(self.peer));
-        Answer::Service { future: self.router.clone().oneshot(request), activity: self.activity.clone() }
+        Answer::Service { future: self.router.clone().oneshot(request), in_flight: Some(in_flight) }
+    }
+}
+
+/// A request whose head has been read and whose answer is not ready: counted in
+/// [`Activity::in_flight`] until dropped, whether the answer came or the request was abandoned.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn begin(activity: &Arc<Activity>) -> InFlight {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(activity.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -325,7 +342,7 @@ pin_project_lite::pin_project! {
     #[project = AnswerProjection]
     enum Answer<F> {
         Ready { response: Option<Response> },
-        Service { #[pin] future: F, activity: Arc<Activity> },
+        Service { #[pin] future: F, in_flight: Option<InFlight> },
     }
 }
 
@@ -335,11 +352,13 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for Answer<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             AnswerProjection::Ready { response } => Poll::Ready(Ok(response.take().expect("polled after completion"))),
-            AnswerProjection::Service { future, activity } => {
+            AnswerProjection::Service { future, in_flight } => {
                 let answer = std::task::ready!(future.poll(cx));
                 // The answer is ready: the next head's deadline counts from its last byte written.
-                activity.answered.store(activity.now(), Ordering::Relaxed);
-                activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+                if let Some(InFlight(activity)) = in_flight.as_ref() {
+                    activity.answered.store(activity.now(), Ordering::Relaxed);
+                }
+                in_flight.take();
                 Poll::Ready(answer)
             }
         }
@@ -354,7 +373,7 @@ fn log_end(result: Result<(), hyper::Error>) {
 
 /// What a connection's deadlines watch: times in milliseconds since the connection opened.
 struct Activity {
-    opened: Instant,
+    opened: tokio::time::Instant,
     /// The last byte read or written.
     moved: AtomicU64,
     /// The last byte written.
@@ -363,41 +382,49 @@ struct Activity {
     answered: AtomicU64,
     /// Requests whose head has been read and whose answer is not ready yet.
     in_flight: AtomicUsize,
+    /// The client is not taking the answer: the last write found the socket's buffer full. The
+    /// idle timeout, not the head deadline, then decides how long it may wait.
+    write_blocked: AtomicBool,
 }
 
 impl Activity {
     fn new() -> Activity {
         let zero = || AtomicU64::new(0);
         Activity {
-            opened: Instant::now(),
+            opened: tokio::time::Instant::now(),
             moved: zero(),
             written: zero(),
             answered: zero(),
             in_flight: AtomicUsize::new(0),
+            write_blocked: AtomicBool::new(false),
         }
     }
 
     fn now(&self) -> u64 {
-        self.opened.elapsed().as_millis() as u64
+        millis(self.opened.elapsed())
     }
 
     /// Completes when the connection has missed a deadline, with what it missed: no request head
     /// within `head` of the connection opening or of the last answer (its last byte), or no byte
-    /// either way within `idle`. One timer, re-armed only when it wakes.
+    /// either way within `idle`. One timer, re-armed only when it wakes: while a request is in
+    /// flight it wakes at least every `head`, so the next head's deadline is never checked late.
     async fn deadlines(&self, head: Duration, idle: Duration) -> &'static str {
-        let (head, idle) = (head.as_millis() as u64, idle.as_millis() as u64);
+        let (head, idle) = (millis(head), millis(idle));
         loop {
             let now = self.now();
-            let idle_at = self.moved.load(Ordering::Relaxed) + idle;
-            let head_at = (self.in_flight.load(Ordering::Relaxed) == 0)
-                .then(|| self.answered.load(Ordering::Relaxed).max(self.written.load(Ordering::Relaxed)) + head);
+            let idle_at = self.moved.load(Ordering::Relaxed).saturating_add(idle);
+            let waiting_for_head =
+                self.in_flight.load(Ordering::Relaxed) == 0 && !self.write_blocked.load(Ordering::Relaxed);
+            let head_at = waiting_for_head.then(|| {
+                self.answered.load(Ordering::Relaxed).max(self.written.load(Ordering::Relaxed)).saturating_add(head)
+            });
             if now >= idle_at {
                 return "no byte moved within the idle timeout";
             }
             if head_at.is_some_and(|at| now >= at) {
                 return "no request head within the head timeout";
             }
-            let wake = head_at.map_or(idle_at, |at| at.min(idle_at));
+            let wake = head_at.unwrap_or_else(|| now.saturating_add(head)).min(idle_at);
             tokio::time::sleep(Duration::from_millis(wake - now)).await;
         }
     }
@@ -409,12 +436,29 @@ struct Tracked {
     activity: Arc<Activity>,
 }
 
+/// A duration in whole milliseconds, saturating (the settings allow absurdly long timeouts).
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 impl Tracked {
     fn touch(&self, written: bool) {
         let now = self.activity.now();
         self.activity.moved.store(now, Ordering::Relaxed);
         if written {
             self.activity.written.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes a write's outcome: bytes written, or a full socket buffer (the client is not reading).
+    fn wrote(&self, result: &Poll<std::io::Result<usize>>) {
+        match result {
+            Poll::Ready(Ok(n)) if *n > 0 => {
+                self.activity.write_blocked.store(false, Ordering::Relaxed);
+                self.touch(true);
+            }
+            Poll::Pending => self.activity.write_blocked.store(true, Ordering::Relaxed),
+            _ => {}
         }
     }
 }
@@ -433,9 +477,7 @@ impl AsyncRead for Tracked {
 impl AsyncWrite for Tracked {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch(true);
-        }
+        self.wrote(&result);
         result
     }
 
@@ -445,9 +487,7 @@ impl AsyncWrite for Tracked {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch(true);
-        }
+        self.wrote(&result);
         result
     }
 
@@ -461,5 +501,62 @@ impl AsyncWrite for Tracked {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: Duration = Duration::from_secs(1);
+    const IDLE: Duration = Duration::from_secs(60);
+
+    fn watch(activity: &Arc<Activity>, head: Duration, idle: Duration) -> tokio::task::JoinHandle<&'static str> {
+        let activity = activity.clone();
+        tokio::spawn(async move { activity.deadlines(head, idle).await })
+    }
+
+    /// A request in flight suspends the head deadline; once answered, the next head's deadline is
+    /// kept on time, not at the idle timeout the timer was sleeping towards.
+    #[tokio::test(start_paused = true)]
+    async fn the_head_deadline_is_kept_on_time_after_a_long_request() {
+        let activity = Arc::new(Activity::new());
+        let request = InFlight::begin(&activity);
+        let deadlines = watch(&activity, HEAD, IDLE);
+        for _ in 0..10 {
+            // Five seconds of a request whose body keeps arriving.
+            tokio::time::advance(Duration::from_millis(500)).await;
+            activity.moved.store(activity.now(), Ordering::Relaxed);
+        }
+        assert!(!deadlines.is_finished(), "closed while a request was in flight");
+        activity.answered.store(activity.now(), Ordering::Relaxed);
+        drop(request);
+        let answered = tokio::time::Instant::now();
+        assert_eq!(deadlines.await.unwrap(), "no request head within the head timeout");
+        assert!(answered.elapsed() <= HEAD * 2, "{:?} after the answer", answered.elapsed());
+    }
+
+    /// A client that does not take its answer (the socket's buffer full) is given the idle
+    /// timeout, not the head deadline.
+    #[tokio::test(start_paused = true)]
+    async fn a_blocked_write_waits_for_the_idle_timeout() {
+        let activity = Arc::new(Activity::new());
+        activity.write_blocked.store(true, Ordering::Relaxed);
+        let deadlines = watch(&activity, HEAD, Duration::from_secs(5));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert!(!deadlines.is_finished(), "the head deadline applied to a blocked write");
+        assert_eq!(deadlines.await.unwrap(), "no byte moved within the idle timeout");
+    }
+
+    /// An abandoned request gives its place back, and absurd timeouts do not overflow.
+    #[tokio::test(start_paused = true)]
+    async fn abandoned_requests_and_huge_timeouts() {
+        let activity = Arc::new(Activity::new());
+        drop(InFlight::begin(&activity));
+        assert_eq!(activity.in_flight.load(Ordering::Relaxed), 0);
+        let deadlines = watch(&activity, Duration::MAX, Duration::MAX);
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert!(!deadlines.is_finished());
+        deadlines.abort();
     }
 }

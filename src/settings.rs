@@ -391,7 +391,12 @@ pub fn parse_endpoint_url(value: &str) -> Result<Url, String> {
         return Err(format!("{value:?} has no host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("{value:?} must not contain credentials; use consumerKey/consumerSecret"));
+        // Named without them: a start-up line must not print a password.
+        let mut shown = url.clone();
+        let _ = (shown.set_username(""), shown.set_password(None));
+        return Err(format!(
+            "\"{shown}\" must not contain credentials (user:password@); use consumerKey/consumerSecret"
+        ));
     }
     if url.fragment().is_some() {
         return Err(format!("{value:?} must not have a fragment"));

@@ -62,14 +62,19 @@ impl CookieKey {
 
     /// The value of the request's state cookie, if it has one that this key signed. A cookie that
     /// is missing, malformed or forged reads as no cookie at all (the signature is compared in
-    /// constant time).
+    /// constant time). Every `oauth_state` the browser sends is tried: cookies ignore ports, so
+    /// another app on this host may have set one of the same name.
     pub fn read(&self, headers: &HeaderMap) -> Option<String> {
-        let signed = headers
+        headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|line| line.to_str().ok())
             .flat_map(|line| line.split(';'))
-            .find_map(|pair| pair.trim().strip_prefix(STATE_COOKIE)?.strip_prefix('='))?;
+            .filter_map(|pair| pair.trim().strip_prefix(STATE_COOKIE)?.strip_prefix('='))
+            .find_map(|signed| self.verify(signed))
+    }
+
+    fn verify(&self, signed: &str) -> Option<String> {
         let (signature, value) = (signed.get(..SIGNATURE_CHARS)?, signed.get(SIGNATURE_CHARS..)?);
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
         self.mac(value).verify_slice(&signature).ok()?;
@@ -104,6 +109,9 @@ mod tests {
         let text = set.to_str().unwrap();
         assert!(text.ends_with("; HttpOnly; SameSite=Lax; Path=/oauth-callback; Max-Age=600"), "{text}");
         let headers = request_with(&format!("theme=dark; {}; other=1", sent_back(&set)));
+        assert_eq!(key.read(&headers).as_deref(), Some("abc.1700000000.verifier.short-lived"));
+        // Another app on this host set a cookie of the same name, sent first: ours is still found.
+        let headers = request_with(&format!("{STATE_COOKIE}=theirs; oauth_state2=x; {}", sent_back(&set)));
         assert_eq!(key.read(&headers).as_deref(), Some("abc.1700000000.verifier.short-lived"));
     }
 

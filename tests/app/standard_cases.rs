@@ -170,6 +170,22 @@ async fn metadata_naming_another_issuer_is_refused_at_start_up() {
     assert!(error.contains(r#"names the issuer "https://elsewhere.example""#), "{error}");
 }
 
+/// Discovered endpoints are held to the rules of configured ones: one with credentials in it stops
+/// start-up (the page would show them, and reqwest would send them as Basic auth).
+#[tokio::test]
+async fn a_discovered_endpoint_with_credentials_is_refused_at_start_up() {
+    let server = MockServer::start().await;
+    let mut document = metadata(&server.uri(), &server.uri());
+    document["token_endpoint"] = json!(server.uri().replace("http://", "http://someone:secret@") + "/oauth/token");
+    Mock::given(method("GET")).respond_with(answer(200, document)).mount(&server).await;
+    let mut settings = settings_for(&server.uri());
+    settings.issuer = url(&server.uri());
+    let started = bitbucket_password_grant::AppState::new(settings, "127.0.0.1:0".parse().unwrap()).await;
+    let error = started.err().expect("refused").to_string();
+    assert!(error.contains("token_endpoint: ") && error.contains("must not contain credentials"), "{error}");
+    assert!(!error.contains("secret"), "the start-up line shows the password: {error}");
+}
+
 #[tokio::test]
 async fn issuer_mismatch_at_the_rfc_8414_url_is_reported_even_when_the_fallback_is_404() {
     let (error, base) = start_up_error_for_another_issuer(Some("/.well-known/oauth-authorization-server")).await;
