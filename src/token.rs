@@ -310,13 +310,25 @@ impl std::error::Error for TokenError {}
 /// `connect` bounds making the connection, `total` the whole exchange. Redirects are turned off:
 /// a token endpoint that redirects is misconfigured, and following it would send the client
 /// credentials and the user's password to wherever it points.
+///
+/// Idle connections are kept for [`POOL_IDLE_TIMEOUT`] only. A server closes a keep-alive
+/// connection it has not used for a while (Node.js and Apache after 5 s by default); a client
+/// that keeps it longer may send its next request just as the server closes it, and gets
+/// "connection closed before message completed" for a request the server never read. A token
+/// request must not simply be sent again (an authorization code works once), so the client lets
+/// such connections go first.
 pub fn http_client(connect: Duration, total: Duration) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .connect_timeout(connect)
         .timeout(total)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
 }
+
+/// How long [`http_client`] keeps an idle connection: under the shortest common server
+/// keep-alive timeout (5 s).
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Resource Owner Password Credentials grant (RFC 6749 §4.3): trades the user's username and
 /// password for an access token in one request.
