@@ -591,7 +591,7 @@ def profile_section(profiles):
 FINDINGS = {
     "healthcheck": (
         "- **`/healthcheck` against bare hyper.** Both answer the same bytes over the same hyper. Probes are "
-        "answered by the listener itself (`src/server.rs`'s shortcut, with the route's own status, headers and "
+        "answered by the listener itself (the shortcut in `src/server/`, with the route's own status, headers and "
         "body from a prebuilt map), before the body is boxed for axum or `ConnectInfo` inserted; what remains "
         "per probe is the shortcut's checks, the longer header map (the security headers) and the clock "
         "read per read and write that the connection's deadlines use."),

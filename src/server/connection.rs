@@ -1,28 +1,7 @@
-//! The listener: HTTP/1.1 only, with the bounds a server facing untrusted clients needs and
-//! `axum::serve` does not set. For every connection:
-//! - the request head must arrive within [`Limits::header_read_timeout`], counted from when the
-//!   connection opens and again from the end of each answer, so it also closes a silent or idle
-//!   keep-alive connection, and one that sends its head a byte at a time;
-//! - a connection on which no byte moves either way for [`Limits::idle_timeout`] is dropped (a
-//!   client that stops reading its answer cannot hold it for ever).
-//!
-//! Both deadlines are kept by one timer per connection, which sleeps until the nearer of them and
-//! is re-armed only when it wakes: requests themselves arm no timer. (hyper's own
-//! `header_read_timeout` arms and drops one per request: with it, `/healthcheck` served about 5%
-//! fewer requests per second under wrk.) Besides them:
-//! - at most [`Limits::max_connections`] are open at once. Past that, a few more
-//!   ([`OVERFLOW_CONNECTIONS`]) are served one request each with a one-second head deadline, so a
-//!   health probe still gets through when an attacker holds every regular slot; past those, a new
-//!   connection is closed at once, so file descriptors never run out;
-//! - `TCP_NODELAY` is set (see [`accept`]);
-//! - a [`Shortcut`] may answer a request before the service sees it (the app's health probe).
-//!
-//! On shutdown it asks every connection to finish its request in flight and close, and returns
-//! once they have, or after [`Limits::shutdown_deadline`] whatever clients still hold. It stops
-//! accepting at once, unless told to keep accepting while some requests are still busy (`busy`):
-//! in sandbox mode the app's requests in flight call the emulator on this same listener, and must
-//! still reach it. Connections accepted then are served one request each.
+//! One connection: hyper serving it, the listener's shortcut tried first, and the two deadlines
+//! (request head, idle) kept by one timer over a stream that notes when bytes move.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
@@ -31,212 +10,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use std::convert::Infallible;
-
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tower::util::Oneshot;
 use tower::{Service, ServiceExt};
 
-/// The bounds of [`serve`]; [`Limits::default`] is what a laptop user never notices.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// The most a client may take to send a request head, counted from when the server waits
-    /// for one (connection opened, or the previous answer sent).
-    pub header_read_timeout: Duration,
-    /// A connection with no byte read or written for this long is dropped.
-    pub idle_timeout: Duration,
-    /// Open connections at most; one more is closed at once.
-    pub max_connections: usize,
-    /// After the shutdown signal, how long requests in flight may take before the server returns.
-    pub shutdown_deadline: Duration,
-}
+use super::{Limits, OVERFLOW_HEAD_TIMEOUT, Phase, Shortcut};
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            max_connections: default_max_connections(),
-            shutdown_deadline: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Connections beyond [`Limits::max_connections`] served one request each, with a short deadline.
-pub const OVERFLOW_CONNECTIONS: usize = 32;
-
-/// The request-head deadline of an overflow connection.
-const OVERFLOW_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Half the process's file descriptor limit (the other half is for the app's own outbound
-/// connections, files and logs), between 64 and 10,000: 512 under the common `ulimit -n 1024`.
-fn default_max_connections() -> usize {
-    #[cfg(unix)]
-    {
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: getrlimit(2) writes into the struct we pass.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
-            return usize::try_from(limit.rlim_cur / 2).unwrap_or(10_000).clamp(64, 10_000);
-        }
-    }
-    512
-}
-
-/// The app's own requests to itself, which must keep being served at shutdown while `busy`
-/// (requests of its users in flight) is above zero: requests under `internal_prefix`.
-#[derive(Clone, Debug)]
-pub struct Drain {
-    /// Requests in flight that may still call `internal_prefix`.
-    pub busy: Arc<AtomicUsize>,
-    /// Set when shutdown begins: the app then refuses new requests of its users (503) so that
-    /// `busy` only goes down.
-    pub draining: Arc<AtomicBool>,
-    /// The path prefix of the internal routes, such as `/sandbox/`.
-    pub internal_prefix: &'static str,
-}
-
-/// How far shutdown has gone; each connection watches it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Phase {
-    Serving,
-    /// Users' connections finish their request and close; internal ones go on.
-    Draining,
-    /// Every connection finishes its request and closes.
-    Closing,
-}
-
-/// Serves `service` (the app's router, with any outer layer) on `listener` until `shutdown`
-/// completes, then drains as described above. Handlers can read the peer's address with
-/// `ConnectInfo<SocketAddr>`.
-pub async fn serve<S>(
-    listener: TcpListener,
-    router: S,
-    limits: Limits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    drain: Option<Drain>,
-) -> std::io::Result<()>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    serve_with(listener, router, limits, shutdown, drain, None).await
-}
-
-/// A request the listener may answer itself, before the service and before the work each request
-/// needs there (the body boxed for axum, `ConnectInfo` inserted): the app's health probe. `None`
-/// passes the request on.
-pub type Shortcut = fn(&hyper::Request<Incoming>) -> Option<Response>;
-
-/// [`serve`], with a [`Shortcut`] tried on every request first.
-pub async fn serve_with<S>(
-    listener: TcpListener,
-    router: S,
-    limits: Limits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    drain: Option<Drain>,
-    shortcut: Option<Shortcut>,
-) -> std::io::Result<()>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let overflow = Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS));
-    let (phase, watching) = watch::channel(Phase::Serving);
-    let mut shutdown = pin!(shutdown);
-    let mut deadline = None;
-    let internal_prefix = drain.as_ref().map(|d| d.internal_prefix);
-    loop {
-        let (stream, peer) = match deadline {
-            None => tokio::select! {
-                () = &mut shutdown => {
-                    if let Some(drain) = &drain {
-                        drain.draining.store(true, Ordering::Release);
-                    }
-                    let _ = phase.send(if drain.is_some() { Phase::Draining } else { Phase::Closing });
-                    deadline = Some(tokio::time::Instant::now() + limits.shutdown_deadline);
-                    continue;
-                }
-                accepted = accept(&listener) => accepted,
-            },
-            Some(deadline) => {
-                let still_busy = drain.as_ref().is_some_and(|d| d.busy.load(Ordering::Acquire) > 0);
-                if !still_busy || tokio::time::Instant::now() >= deadline {
-                    break;
-                }
-                match tokio::time::timeout(Duration::from_millis(5), accept(&listener)).await {
-                    Ok(accepted) => accepted,
-                    Err(_) => continue,
-                }
-            }
-        };
-        // A regular slot; else an overflow one (one request, short deadline); else closed at once.
-        let (slot, one_shot) = match slots.clone().try_acquire_owned() {
-            Ok(slot) => (slot, deadline.is_some()),
-            Err(_) => match overflow.clone().try_acquire_owned() {
-                Ok(slot) => (slot, true),
-                Err(_) => {
-                    tracing::warn!(max = limits.max_connections, "connection limit reached: closing a new connection");
-                    drop(stream);
-                    continue;
-                }
-            },
-        };
-        let router = router.clone();
-        let watching = watching.clone();
-        tokio::spawn(async move {
-            serve_connection(stream, peer, router, limits, (watching, internal_prefix), one_shot, shortcut).await;
-            drop(slot);
-        });
-    }
-    drop(listener);
-    let _ = phase.send(Phase::Closing);
-    let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + limits.shutdown_deadline);
-    // Every connection task holds a slot: all slots back means all connections are done.
-    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let everyone = async {
-        let regular = slots.acquire_many(all).await;
-        let extra = overflow.acquire_many(OVERFLOW_CONNECTIONS as u32).await;
-        (regular, extra)
-    };
-    if tokio::time::timeout_at(deadline, everyone).await.is_err() {
-        tracing::warn!(
-            open = limits.max_connections - slots.available_permits(),
-            "shutdown deadline reached: exiting with connections still open"
-        );
-    }
-    Ok(())
-}
-
-/// The next connection, with `TCP_NODELAY` set: without it a response written in two parts
-/// (headers, then a file's body, as `ServeDir` does) waits for the client's delayed ACK, up to
-/// 40 ms per static file. Accept errors (such as running out of file descriptors) are logged and
-/// retried after a short pause, never fatal.
-async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                if let Err(error) = stream.set_nodelay(true) {
-                    tracing::debug!(%error, "cannot set TCP_NODELAY");
-                }
-                return (stream, peer);
-            }
-            Err(error) => {
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-async fn serve_connection<S>(
+pub(super) async fn serve_connection<S>(
     stream: TcpStream,
     peer: SocketAddr,
     router: S,
