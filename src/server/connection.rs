@@ -21,13 +21,28 @@ use tokio::sync::watch;
 use tower::util::Oneshot;
 use tower::{Service, ServiceExt};
 
-use super::{Limits, OVERFLOW_HEAD_TIMEOUT, Phase, Shortcut};
+/// How far shutdown has gone; each connection watches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Phase {
+    Serving,
+    /// Users' connections finish their request and close; internal ones go on.
+    Draining,
+    /// Every connection finishes its request and closes.
+    Closing,
+}
 
+/// A request the listener may answer itself, before the service and before the work each request
+/// needs there (the body boxed for axum, `ConnectInfo` inserted): the app's health probe. `None`
+/// passes the request on.
+pub type Shortcut = fn(&hyper::Request<Incoming>) -> Option<Response>;
+
+/// Serves one connection until it ends, misses a deadline, or shutdown closes it (after the
+/// request in flight, within the listener's shutdown deadline).
 pub(super) async fn serve_connection<S>(
     stream: TcpStream,
     peer: SocketAddr,
     router: S,
-    limits: Limits,
+    (head_timeout, idle_timeout): (Duration, Duration),
     (mut watching, internal_prefix): (watch::Receiver<Phase>, Option<&'static str>),
     one_shot: bool,
     shortcut: Option<Shortcut>,
@@ -52,9 +67,7 @@ pub(super) async fn serve_connection<S>(
         .keep_alive(!one_shot)
         .serve_connection(io, service);
     let mut connection = pin!(connection);
-    let head_timeout =
-        if one_shot { limits.header_read_timeout.min(OVERFLOW_HEAD_TIMEOUT) } else { limits.header_read_timeout };
-    let mut deadlines = pin!(activity.deadlines(head_timeout, limits.idle_timeout));
+    let mut deadlines = pin!(activity.deadlines(head_timeout, idle_timeout));
     tokio::select! {
         result = connection.as_mut() => return log_end(result),
         reason = &mut deadlines => return tracing::debug!("connection dropped: {reason}"),
@@ -341,7 +354,7 @@ mod tests {
     /// 74,000 flows sent in bursts ten seconds apart, and none after).
     #[test]
     fn the_clients_idle_connections_go_before_the_listener_closes_them() {
-        assert!(crate::token::POOL_IDLE_TIMEOUT < Limits::default().header_read_timeout);
+        assert!(crate::token::POOL_IDLE_TIMEOUT < crate::server::Limits::default().header_read_timeout);
     }
 
     /// An abandoned request gives its place back, and absurd timeouts do not overflow.

@@ -33,14 +33,14 @@ use std::time::Duration;
 
 use axum::extract::Request;
 use axum::response::Response;
-use hyper::body::Incoming;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tower::Service;
 
 mod connection;
 
-use connection::serve_connection;
+pub use connection::Shortcut;
+use connection::{Phase, serve_connection};
 
 /// The bounds of [`serve`]; [`Limits::default`] is what a laptop user never notices.
 #[derive(Clone, Copy, Debug)]
@@ -71,7 +71,7 @@ impl Default for Limits {
 pub const OVERFLOW_CONNECTIONS: usize = 32;
 
 /// The request-head deadline of an overflow connection.
-pub(crate) const OVERFLOW_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
+const OVERFLOW_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Half the process's file descriptor limit (the other half is for the app's own outbound
 /// connections, files and logs), between 64 and 10,000: 512 under the common `ulimit -n 1024`.
@@ -100,16 +100,6 @@ pub struct Drain {
     pub internal_prefix: &'static str,
 }
 
-/// How far shutdown has gone; each connection watches it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Phase {
-    Serving,
-    /// Users' connections finish their request and close; internal ones go on.
-    Draining,
-    /// Every connection finishes its request and closes.
-    Closing,
-}
-
 /// Serves `service` (the app's router, with any outer layer) on `listener` until `shutdown`
 /// completes, then drains as described above. Handlers can read the peer's address with
 /// `ConnectInfo<SocketAddr>`.
@@ -126,11 +116,6 @@ where
 {
     serve_with(listener, router, limits, shutdown, drain, None).await
 }
-
-/// A request the listener may answer itself, before the service and before the work each request
-/// needs there (the body boxed for axum, `ConnectInfo` inserted): the app's health probe. `None`
-/// passes the request on.
-pub type Shortcut = fn(&hyper::Request<Incoming>) -> Option<Response>;
 
 /// [`serve`], with a [`Shortcut`] tried on every request first.
 pub async fn serve_with<S>(
@@ -190,7 +175,13 @@ where
         let router = router.clone();
         let watching = watching.clone();
         tokio::spawn(async move {
-            serve_connection(stream, peer, router, limits, (watching, internal_prefix), one_shot, shortcut).await;
+            let head_timeout = if one_shot {
+                limits.header_read_timeout.min(OVERFLOW_HEAD_TIMEOUT)
+            } else {
+                limits.header_read_timeout
+            };
+            let timeouts = (head_timeout, limits.idle_timeout);
+            serve_connection(stream, peer, router, timeouts, (watching, internal_prefix), one_shot, shortcut).await;
             drop(slot);
         });
     }

@@ -4,12 +4,16 @@
 //! (the values passed in have already been scrubbed).
 
 use axum::http::StatusCode;
-use serde_json::Value;
 
 use crate::authorization_server::{AuthorizationServer, Found};
-use crate::bitbucket::ApiError;
 use crate::grant::Grant;
 use crate::token::{ClientAuth, OAuthError, TokenError};
+
+mod api;
+mod tls;
+
+pub use api::{ApiDiagnosis, api_failure};
+use tls::{TLS_FIX, tls_problem};
 
 /// The callback URL a consumer needs for this app's authorization code grant.
 pub const CALLBACK_URL: &str = "http://localhost:3000/oauth-callback";
@@ -104,41 +108,6 @@ pub fn token_failure(grant: Grant, endpoint: &str, error: &TokenError, server: &
         Some(status) => page.detail("HTTP status from the token endpoint", status.to_string()),
         None => page,
     }
-}
-
-/// What to do about a TLS failure.
-const TLS_FIX: &str = "The app trusts the certificate authorities in this machine's certificate store: for a \
-                       server with a private or test authority, add that authority to the store (on Linux, \
-                       SSL_CERT_FILE can name a PEM file that holds it instead). An https:// URL must point \
-                       at a port that speaks TLS.";
-
-/// A TLS failure while connecting, said plainly, from the HTTP client's message (rustls's
-/// wording, after the URL, which could hold any word).
-fn tls_problem(message: &str) -> Option<&'static str> {
-    let message = match message.strip_prefix("error sending request for url (") {
-        Some(rest) => rest.split_once("): ").map_or(rest, |(_, after_url)| after_url),
-        None => message,
-    };
-    let certificate = [
-        (
-            ["UnknownIssuer", "unknown issuer"],
-            "the server's certificate comes from an authority this machine does not trust",
-        ),
-        (["NotValidForName", "not valid for name"], "the server's certificate does not name this host"),
-        (["NotValidYet", "not valid yet"], "the server's certificate is not valid yet"),
-        (["Expired", "certificate expired"], "the server's certificate has expired"),
-        (["Revoked", "revoked"], "the server's certificate has been revoked"),
-    ];
-    if message.contains("invalid peer certificate") {
-        let known = certificate.iter().find(|(signs, _)| signs.iter().any(|sign| message.contains(sign)));
-        return Some(known.map_or("the server's certificate was not accepted", |(_, said)| *said));
-    }
-    let not_tls = ["InvalidContentType", "corrupt message", "wrong version number"];
-    if not_tls.iter().any(|sign| message.contains(sign)) {
-        return Some("the server did not answer in TLS (is it plain http:// on that port?)");
-    }
-    (message.contains("received fatal alert") || message.contains("HandshakeFailure"))
-        .then_some("the TLS handshake with the server failed")
 }
 
 /// Where the token endpoint comes from, for advice: the setting to check.
@@ -422,156 +391,6 @@ fn unexpected(status: u16, problem: &str, server: &AuthorizationServer, answered
     page.detail("Problem", problem.to_owned())
 }
 
-/// An API failure explained, for the result page (the token is still shown).
-#[derive(Clone, Debug)]
-pub struct ApiDiagnosis {
-    /// What happened.
-    pub summary: String,
-    /// What to do.
-    pub advice: String,
-    /// Label and value pairs.
-    pub details: Vec<(String, String)>,
-}
-
-/// Explains a failed API call. `can_refresh` says whether a refresh token is at hand.
-pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool, server: &AuthorizationServer) -> ApiDiagnosis {
-    let bitbucket = server.speaks_bitbucket();
-    let renew = if can_refresh {
-        "Use \"Refresh the access token\" below to get a new one without signing in again."
-    } else {
-        "Get a new token: this grant gave no refresh token."
-    };
-    let mut details = vec![("Call".to_owned(), call.to_owned())];
-    let (summary, advice) = match error {
-        ApiError::Status { status, message, detail } => {
-            details.push(("HTTP status".into(), status.to_string()));
-            details.push(("message".into(), message.clone()));
-            if let Some(detail) = detail {
-                details.push(("detail".into(), crate::bitbucket::pretty(detail)));
-            }
-            match status {
-                401 if message.contains("expired") => (
-                    format!(
-                        "{call} was answered with HTTP 401: the access token has expired (Bitbucket's last two hours)."
-                    ),
-                    renew.to_owned(),
-                ),
-                401 if bitbucket => (
-                    format!("{call} was answered with HTTP 401: the API did not accept the access token."),
-                    format!("Since 2026 Bitbucket accepts tokens only in the Authorization: Bearer header. {renew}"),
-                ),
-                401 => (
-                    format!("{call} was answered with HTTP 401: the API did not accept the access token."),
-                    renew.to_owned(),
-                ),
-                403 => {
-                    let list = |key: &str| scope_list(detail.as_ref(), key);
-                    match (list("required"), list("granted")) {
-                        (Some(required), Some(granted)) => (
-                            format!(
-                                "{call} was answered with HTTP 403: the token lacks a scope. Required: {required}; \
-                                 granted: {granted}."
-                            ),
-                            "Add the missing permissions to the consumer in Bitbucket (Workspace settings → OAuth \
-                             consumers → Edit), then get a new token: scopes are fixed when a token is issued."
-                                .to_owned(),
-                        ),
-                        _ => (
-                            format!("{call} was answered with HTTP 403: {message}"),
-                            "Check the consumer's permissions and the account's access.".to_owned(),
-                        ),
-                    }
-                }
-                429 if !bitbucket => (
-                    format!("{call} was answered with HTTP 429: the rate limit was reached."),
-                    "Wait (the Retry-After header, if sent, says how long), then try again.".to_owned(),
-                ),
-                429 => (
-                    format!("{call} was answered with HTTP 429: the rate limit was reached."),
-                    "Bitbucket allows about 1,000 requests an hour per consumer (rolling). Wait, then try again."
-                        .to_owned(),
-                ),
-                410 if bitbucket => (
-                    format!(
-                        "{call} was answered with HTTP 410: Bitbucket removed this endpoint in 2026 (CHANGE-2770)."
-                    ),
-                    "Use GET /2.0/user/workspaces, then /2.0/repositories/{workspace}.".to_owned(),
-                ),
-                _ => (format!("{call} was answered with HTTP {status}: {message}"), "Try again later.".to_owned()),
-            }
-        }
-        ApiError::Bearer { status, error, description, scope } => {
-            details.push(("HTTP status".into(), status.to_string()));
-            details.push(("error".into(), error.clone()));
-            if let Some(description) = description {
-                details.push(("error_description".into(), description.clone()));
-            }
-            if let Some(scope) = scope {
-                details.push(("scope needed".into(), scope.clone()));
-            }
-            bearer_failure(call, *status, error, scope.as_deref(), renew, server)
-        }
-        ApiError::Transport(TokenError::NoResponse { connect: true, message, .. })
-            if tls_problem(message).is_some() =>
-        {
-            details.push(("What happened".into(), message.clone()));
-            let problem = tls_problem(message).unwrap_or_default();
-            (format!("{call}: {problem}, so the token was not sent."), format!("{TLS_FIX} Check apiUrl."))
-        }
-        ApiError::Transport(TokenError::NoResponse { timed_out, message, .. }) => {
-            details.push(("What happened".into(), message.clone()));
-            let what = if *timed_out { "did not answer in time" } else { "could not be reached" };
-            (format!("{call}: the API {what}."), "Check apiUrl and try again later.".to_owned())
-        }
-        ApiError::Transport(TokenError::UnexpectedResponse { status, problem, excerpt }) => {
-            details.push(("HTTP status".into(), status.to_string()));
-            details.push(("Start of the answer".into(), excerpt.clone()));
-            (
-                format!("{call} gave an answer that could not be understood: {problem}."),
-                "Check that apiUrl points at the REST API.".to_owned(),
-            )
-        }
-        ApiError::Transport(TokenError::Refused(e)) => {
-            (format!("{call} was refused: {}", e.error), "Try again later.".to_owned())
-        }
-    };
-    ApiDiagnosis { summary, advice, details }
-}
-
-/// An RFC 6750 §3.1 refusal explained: the token is invalid, or lacks a scope.
-fn bearer_failure(
-    call: &str,
-    status: u16,
-    error: &str,
-    scope: Option<&str>,
-    renew: &str,
-    server: &AuthorizationServer,
-) -> (String, String) {
-    let answered = format!("{call} was answered with HTTP {status} and the OAuth error {error} (RFC 6750 §3.1)");
-    let needed = scope.map(|s| format!(" It needs the scope: {s}.")).unwrap_or_default();
-    match error {
-        "insufficient_scope" => (
-            format!("{answered}: the token is valid, but was not granted the scope this call needs.{needed}"),
-            "Ask for that scope: set scope in config.json (or OAUTH_SCOPE), for instance \"openid profile email\" \
-             on an OpenID Connect server, restart, and get a new token (scopes are fixed when a token is issued). \
-             A client credentials token speaks for no user, so a call about the user may refuse it whatever its scopes."
-                .to_owned(),
-        ),
-        "invalid_token" => {
-            let hint = if server.revocation.is_some() { " (or was revoked)" } else { "" };
-            (
-                format!(
-                    "{answered}: the API does not accept this token. It expired{hint}, is malformed, or is not \
-                     meant for this API: a user-info endpoint refuses a token that speaks for no user, such as a \
-                     client credentials token.{needed}"
-                ),
-                renew.to_owned(),
-            )
-        }
-        _ => (format!("{answered}.{needed}"), renew.to_owned()),
-    }
-}
-
 /// The page for a revocation request the server did not accept.
 pub fn revocation_failure(endpoint: &str, error: &TokenError, server: &AuthorizationServer) -> Explanation {
     let (status, title) = match error {
@@ -599,42 +418,10 @@ pub fn revocation_failure(endpoint: &str, error: &TokenError, server: &Authoriza
     }
 }
 
-fn scope_list(detail: Option<&Value>, key: &str) -> Option<String> {
-    let values = detail?.get(key)?.as_array()?;
-    let names: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
-    Some(if names.is_empty() { "none".into() } else { names.join(", ") })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::authorization_server::Kind;
-
-    /// reqwest's messages for rustls's failures, as seen in tests/app/tls.rs, said plainly.
-    #[test]
-    fn tls_failures_are_told_apart_from_unreachable_servers() {
-        let prefix = "error sending request for url (https://localhost:1/t): client error (Connect): ";
-        let said = |tail: &str| tls_problem(&format!("{prefix}{tail}"));
-        assert!(said("invalid peer certificate: UnknownIssuer").unwrap().contains("does not trust"));
-        assert!(said("invalid peer certificate: NotValidForName").unwrap().contains("does not name this host"));
-        // rustls 0.23's wording with context, as on Linux.
-        let name = "invalid peer certificate: certificate not valid for name \"localhost\"; certificate is only \
-                    valid for DnsName(\"example.org\")";
-        assert!(said(name).unwrap().contains("does not name this host"));
-        let expired = "invalid peer certificate: certificate expired: verification time 1764000000 (UNIX), but \
-                       certificate is not valid after 1700000000 (64000000 seconds ago)";
-        assert!(said(expired).unwrap().contains("has expired"));
-        let early = "invalid peer certificate: certificate not valid yet: verification time 1, but certificate \
-                     is not valid before 2";
-        assert!(said(early).unwrap().contains("not valid yet"));
-        // A word in the URL is not a diagnosis.
-        let refused = "error sending request for url (https://h/2.0/HandshakeFailure/InvalidContentType): client \
-                       error (Connect): tcp connect error: Connection refused (os error 111)";
-        assert_eq!(tls_problem(refused), None);
-        assert!(said("invalid peer certificate: Other(..)").unwrap().contains("was not accepted"));
-        assert!(said("received corrupt message of type InvalidContentType").unwrap().contains("plain http://"));
-        assert_eq!(said("tcp connect error: Connection refused (os error 111)"), None);
-    }
 
     fn refusal(status: u16, error: &str, description: &str) -> TokenError {
         TokenError::Refused(OAuthError {
@@ -695,16 +482,5 @@ mod tests {
         let no_callback = refusal(400, "invalid_request", "No callback uri defined for the OAuth client.");
         let page = token_failure(Grant::AuthorizationCode, "u", &no_callback, &bitbucket());
         assert!(page.fix.contains(CALLBACK_URL));
-    }
-
-    #[test]
-    fn missing_scopes_list_required_and_granted() {
-        let error = ApiError::Status {
-            status: 403,
-            message: "Your credentials lack one or more required privilege scopes.".into(),
-            detail: Some(serde_json::json!({"required": ["account"], "granted": ["repository"]})),
-        };
-        let diagnosis = api_failure("GET /2.0/user", &error, true, &bitbucket());
-        assert!(diagnosis.summary.contains("Required: account; granted: repository"), "{}", diagnosis.summary);
     }
 }
