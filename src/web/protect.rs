@@ -41,6 +41,11 @@ pub fn security_headers() -> [(HeaderName, HeaderValue); 4] {
     ]
 }
 
+/// Whether a request's headers, names and values together, stay within [`MAX_HEADER_BYTES`].
+pub fn headers_fit(headers: &HeaderMap) -> bool {
+    headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum::<usize>() <= MAX_HEADER_BYTES
+}
+
 /// The `Host` values the app answers to (lower-case): `localhost`, `127.0.0.1` and `[::1]` with the
 /// listening port, the callback's host, and the operator's `allowedHosts` (an entry without a port
 /// matches any port). Anything else is a DNS-rebinding page or a misdirected request.
@@ -178,8 +183,7 @@ impl Shared {
         if request.uri().path_and_query().map_or(0, |p| p.as_str().len()) > MAX_URI_BYTES {
             return Some(StatusCode::URI_TOO_LONG.into_response());
         }
-        let header_bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
-        if header_bytes > MAX_HEADER_BYTES {
+        if !headers_fit(request.headers()) {
             return Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response());
         }
         if takes_credentials(request.method(), path) && is_cross_site(request.headers()) {

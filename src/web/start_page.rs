@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::AppState;
 use super::error::AppError;
-use super::protect::{MAX_HEADER_BYTES, security_headers};
+use super::protect::{headers_fit, security_headers};
 use super::views::IndexTemplate;
 
 /// The JSON `/healthcheck` answers: built at compile time, so the check costs nothing.
@@ -30,8 +30,22 @@ pub(super) async fn index(State(state): State<AppState>) -> Html<Bytes> {
 
 /// `GET /healthcheck`: is the app alive? Makes no upstream call. (A probe is normally answered by
 /// [`healthcheck_shortcut`] before it gets here, with the same bytes.)
-pub(super) async fn healthcheck() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], HEALTHCHECK_BODY)
+pub(super) async fn healthcheck() -> Response {
+    healthcheck_response()
+}
+
+/// The health answer, headers and all (the protections layer sets the security headers again on
+/// the route: the same values).
+fn healthcheck_response() -> Response {
+    static HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| {
+        let mut headers = HeaderMap::with_capacity(8);
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.extend(security_headers());
+        headers
+    });
+    let mut response = Response::new(Body::from(HEALTHCHECK_BODY));
+    *response.headers_mut() = HEADERS.clone();
+    response
 }
 
 /// Answers `GET /healthcheck` in the listener, before every layer of the app: the same status,
@@ -41,22 +55,11 @@ pub(super) async fn healthcheck() -> impl IntoResponse {
 /// measured as the gap to a bare hyper server. Anything else, including a probe with a query or
 /// oversized headers, goes through the app as usual (`None`).
 pub fn healthcheck_shortcut(request: &hyper::Request<hyper::body::Incoming>) -> Option<Response> {
-    static HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| {
-        let mut headers = HeaderMap::with_capacity(8);
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.extend(security_headers());
-        headers
-    });
-    let header_bytes = || request.headers().iter().map(|(n, v)| n.as_str().len() + v.len()).sum::<usize>();
     let probe = request.method() == Method::GET
         && request.uri().path() == "/healthcheck"
         && request.uri().query().is_none()
-        && header_bytes() <= MAX_HEADER_BYTES;
-    probe.then(|| {
-        let mut response = Response::new(Body::from(HEALTHCHECK_BODY));
-        *response.headers_mut() = HEADERS.clone();
-        response
-    })
+        && headers_fit(request.headers());
+    probe.then(healthcheck_response)
 }
 
 /// The start page again, with a message and the username that was typed (never the password).
