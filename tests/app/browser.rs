@@ -266,8 +266,23 @@ impl Browser {
         self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"))
     }
 
+    /// Clicks like a person, once the page has stopped scrolling: the page's script scrolls
+    /// smoothly to a call it added, and a click aimed during that animation lands elsewhere.
     async fn click(&self, css: &str) {
+        self.wait_for_scrolling_to_stop().await;
         self.find(css).await.click().await.unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+    }
+
+    async fn wait_for_scrolling_to_stop(&self) {
+        let mut last = self.execute("return window.scrollY", json!([])).await;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = self.execute("return window.scrollY", json!([])).await;
+            if now == last {
+                return;
+            }
+            last = now;
+        }
     }
 
     async fn type_into(&self, css: &str, text: &str) {
