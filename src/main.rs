@@ -41,7 +41,8 @@ struct Args {
 /// The memory allocator. glibc's malloc was 15-19% of the app's CPU time in a full password flow
 /// (`perf record` under bench/run.sh's load: malloc, free, realloc, consolidation, and futex waits
 /// on its arena locks); with mimalloc the app spent 70 instead of 82 µs of CPU per flow and
-/// served 16% more flows per second. The benchmark's bare hyper baseline uses it too.
+/// served 16% more flows per second. The benchmark's bare hyper baseline uses it too. Its arenas
+/// are committed on demand (`.cargo/config.toml`), so that memory goes back after a burst.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
