@@ -28,10 +28,10 @@ if [ "$mode" = full ]; then
     echo "installing valgrind (Debian package), for the profiles of missed targets"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
   fi
-  cargo build --release --bin bitbucket-password-grant --example bare_hyper --example fixed_rate
+  cargo build --release --bin bitbucket-password-grant --example bare_hyper --example bare_flow --example fixed_rate
   profile=release
 else
-  cargo build --bin bitbucket-password-grant --example bare_hyper --example fixed_rate
+  cargo build --bin bitbucket-password-grant --example bare_hyper --example bare_flow --example fixed_rate
   profile=debug
 fi
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
