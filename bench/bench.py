@@ -523,7 +523,10 @@ class Report:
                        "target_rps": 10 * node_rps, "sandbox_cores": 10 * node_rps * sandbox_us / 1e6,
                        "floor_us": floor_us, "floor_ratio": statistics.median(floor_ratios),
                        "floor_rps": floor_rps, "floor_vs_node": floor_rps / node_rps, "app_vs_node": app_rps / node_rps,
-                       "over_floor": statistics.median(over_floor)}
+                       "over_floor": statistics.median(over_floor), "headroom_us": 1.5 * sandbox_us - floor_us,
+                       "extra_us": app_us - floor_us,
+                       "floor_verdict": "The target cannot be met here by any app on this stack."
+                       if floor_rps < 10 * node_rps else "The floor reaches it: what is missing is the app's own cost."}
         node_ratios = [x / y for x, y in zip(cpu["node"], cpu["sandbox-node"])]
         self.row("node-cpu", "(for comparison) the Node.js port: CPU time per flow (A: the sandbox serving it)",
                  f"{statistics.median(cpu['sandbox-node']) * 1e6:.0f} µs", f"{statistics.median(cpu['node']) * 1e6:.0f} µs",
@@ -657,9 +660,11 @@ FINDINGS = {
         "per probe is the shortcut's checks, the longer header map (the security headers) and the clock "
         "read per read and write that the connection's deadlines use."),
     "healthcheck-p99": (
-        "- **`/healthcheck` p99.** Read at saturation: 32 connections kept full by wrk. The app's probe costs "
-        "more instructions than bare hyper's (the profile above), so its queue at saturation is a little "
-        "longer. Tried, in scratch builds measured with wrk: hyper's request-head timer was replaced by one "
+        "- **`/healthcheck` p99.** Read at saturation: 32 connections kept full by wrk. With the server on a "
+        "CPU of its own, the tail is the queue of requests each costing what one probe costs, so the ratio "
+        "follows the instructions per probe (the profile above: the extra security headers hyper encodes, "
+        "the header map cloned for them, the shortcut's checks, the clock read per read and write for the "
+        "deadlines) and sits at the target's line; single rounds swing either way (listed above). Tried, in scratch builds measured with wrk: hyper's request-head timer was replaced by one "
         "timer per connection for both deadlines, and the app with its shutdown watcher or its deadline timer "
         "switched off kept the same tail: no single piece we could remove holds it."),
     "healthcheck-shared-p99": (
@@ -678,15 +683,16 @@ FINDINGS = {
         "({floor_rps:,.0f} flows/s). 10× is {target_rps:,.0f} flows/s, beyond what this stack does on this "
         "machine even with no app at all: wrk, the sandbox, the server and loopback TCP share 2 cores, and at "
         "that rate the sandbox alone ({sandbox_us:.0f} µs of CPU per flow) would need {sandbox_cores:.2f} "
-        "cores. The target cannot be met here by any app on this stack."),
+        "cores. {floor_verdict}"),
     "flow-cpu": (
         "- **CPU per flow against the sandbox.** The floor, which does nothing but serve one exchange and be "
-        "the client of two, spends {floor_ratio:.2f}× the sandbox's CPU per flow: the sandbox serves two small "
-        "exchanges, the floor three, and a flow's system time (loopback TCP, wake-ups) follows the exchanges. "
-        "So 1.5× is the stack's own floor, and any work beyond it (recording both exchanges with every secret "
-        "masked, explaining them, rendering the page that teaches with HTML escaping, logging the request) "
-        "goes over it: the app spends {over_floor:.2f}× the floor's CPU per flow ({app_us:.0f} against "
-        "{floor_us:.0f} µs). Cut over the last two rounds: glibc malloc replaced by mimalloc (it was 15-19% of "
+        "the client of two, already spends {floor_ratio:.2f}× the sandbox's CPU per flow: the sandbox serves "
+        "two small exchanges, the floor three, and a flow's system time (loopback TCP, wake-ups) follows the "
+        "exchanges. 1.5× the sandbox's {sandbox_us:.0f} µs leaves {headroom_us:.0f} µs per flow for everything "
+        "an app does beyond the floor; the app spends {extra_us:.0f} µs there ({over_floor:.2f}× the floor's "
+        "CPU): recording both exchanges with every secret masked, explaining them, rendering the page that "
+        "teaches with HTML escaping, logging the request. Meeting the target would mean doing most of that "
+        "for free. Cut over the last two rounds: glibc malloc replaced by mimalloc (it was 15-19% of "
         "the app's CPU per flow, with futex waits on its arena locks: 82 to 70 µs per flow), masking that "
         "copied every text once per secret, `partial()` collecting a `Vec<char>`, a full URL parse to show each "
         "request's `Host`, and the API's answer parsed twice. What the profile still shows, each a few "
@@ -711,8 +717,8 @@ def misses_section(missed, values):
         notes.append(
             f"- **p99 at half of bare hyper's rate.** At {FIXED_RATE:,} requests/s the app's tail matches bare hyper's; "
             "at half of bare hyper's maximum it does not. Open loop, a slower server is charged for every request it "
-            "delays: the app's higher cost per probe (the instruction counts above) brings the queueing that "
-            "drives the tail on earlier, on two cores shared with the load generator.")
+            "delays: the app's higher cost per probe (the instruction counts above) brings on the queueing that "
+            "drives the tail sooner.")
     elif fixed_missed:
         notes.append(
             "- **p99 at fixed rates.** The app's tail is longer than bare hyper's even at a modest fixed rate, "
