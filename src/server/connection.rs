@@ -13,6 +13,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
+use bytes::Bytes;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -33,8 +35,11 @@ pub(super) enum Phase {
 
 /// A request the listener may answer itself, before the service and before the work each request
 /// needs there (the body boxed for axum, `ConnectInfo` inserted): the app's health probe. `None`
-/// passes the request on.
-pub type Shortcut = fn(&hyper::Request<Incoming>) -> Option<Response>;
+/// passes the request on. Its answer's body is not boxed either.
+pub type Shortcut = fn(&hyper::Request<Incoming>) -> Option<hyper::Response<Full<Bytes>>>;
+
+/// What a connection answers with: the shortcut's body as it is, or the router's.
+type AnswerBody = Either<Full<Bytes>, Body>;
 
 /// Serves one connection until it ends, misses a deadline, or shutdown closes it (after the
 /// request in flight, within the listener's shutdown deadline).
@@ -101,7 +106,7 @@ where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    type Response = Response;
+    type Response = hyper::Response<AnswerBody>;
     type Error = Infallible;
     type Future = Answer<Oneshot<S, Request>>;
 
@@ -141,17 +146,19 @@ pin_project_lite::pin_project! {
     /// A request's answer: the shortcut's, ready at once, or the router's.
     #[project = AnswerProjection]
     enum Answer<F> {
-        Ready { response: Option<Response> },
+        Ready { response: Option<hyper::Response<Full<Bytes>>> },
         Service { #[pin] future: F, in_flight: Option<InFlight> },
     }
 }
 
 impl<F: Future<Output = Result<Response, Infallible>>> Future for Answer<F> {
-    type Output = Result<Response, Infallible>;
+    type Output = Result<hyper::Response<AnswerBody>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            AnswerProjection::Ready { response } => Poll::Ready(Ok(response.take().expect("polled after completion"))),
+            AnswerProjection::Ready { response } => {
+                Poll::Ready(Ok(response.take().expect("polled after completion").map(Either::Left)))
+            }
             AnswerProjection::Service { future, in_flight } => {
                 let answer = std::task::ready!(future.poll(cx));
                 // The answer is ready: the next head's deadline counts from its last byte written.
@@ -159,7 +166,7 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for Answer<F> {
                     activity.answered.store(activity.now(), Ordering::Relaxed);
                 }
                 in_flight.take();
-                Poll::Ready(answer)
+                Poll::Ready(answer.map(|response| response.map(Either::Right)))
             }
         }
     }
