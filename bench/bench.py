@@ -349,7 +349,7 @@ def main():
     parser.add_argument("--out", required=True, help="where to write the report")
     args = parser.parse_args()
     full = args.mode == "full"
-    rounds, seconds, fixed_flows = (3, 10, 20000) if full else (1, 1, 300)
+    rounds, seconds, fixed_flows = (5, 10, 20000) if full else (1, 1, 300)
     app_bin = os.path.join(args.bin_dir, "bitbucket-password-grant")
     bare_bin = os.path.join(args.bin_dir, "examples", "bare_hyper")
     floor_bin = os.path.join(args.bin_dir, "examples", "bare_flow")
@@ -372,12 +372,15 @@ def main():
                    wrapper=SERVER_CPU)
     assert get(bare.url + "/")[1] == landing, "the baseline must serve the same bytes"
     assert get(bare.url + "/healthcheck")[1] == get(app.url + "/healthcheck")[1]
-    # The same two, unpinned, for the shared-cores reading.
-    port = free_port()
-    app_shared = Process("app-shared", [app_bin, "--port", str(port)], port)
-    port = free_port()
-    bare_shared = Process("bare-shared", [bare_bin, f"127.0.0.1:{port}", page_file.name, "static/style.css"], port,
-                          env=BASE_ENV)
+    # Where they are pinned, the same two unpinned as well, for the shared-cores reading.
+    shared = []
+    if PINNED:
+        port = free_port()
+        app_shared = Process("app-shared", [app_bin, "--port", str(port)], port)
+        port = free_port()
+        bare_shared = Process("bare-shared", [bare_bin, f"127.0.0.1:{port}", page_file.name, "static/style.css"], port,
+                              env=BASE_ENV)
+        shared = [("healthcheck-shared", {"A": bare_shared, "B": app_shared}, "/healthcheck", {})]
 
     # The sandbox as its own process (its defaults: 10 failed password attempts a minute per
     # address; every flow here succeeds and gives its place back), the app in live mode pointed at
@@ -398,8 +401,8 @@ def main():
              "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
 
     # Warm-up: connections, allocators, caches.
-    for url in [bare.url + "/healthcheck", app.url + "/healthcheck", app.url + "/", bare_shared.url + "/healthcheck",
-                app_shared.url + "/healthcheck"]:
+    for url in [bare.url + "/healthcheck", app.url + "/healthcheck", app.url + "/"] + [
+            side.url + "/healthcheck" for _, sides, _, _ in shared for side in sides.values()]:
         wrk(url, 1, 4)
     for server in [live, node, floor]:
         wrk(server.url + "/oauth-callback", 1, 4, **login)
@@ -410,8 +413,7 @@ def main():
     for round_number in range(rounds):
         print(f"round {round_number + 1}/{rounds}", flush=True)
         order = ["A", "B"] if round_number % 2 == 0 else ["B", "A"]
-        for case, sides, path, kw in [("healthcheck", {"A": bare, "B": app}, "/healthcheck", pinned),
-                                      ("healthcheck-shared", {"A": bare_shared, "B": app_shared}, "/healthcheck", {}),
+        for case, sides, path, kw in [("healthcheck", {"A": bare, "B": app}, "/healthcheck", pinned), *shared,
                                       ("landing", {"A": bare, "B": app}, "/", pinned),
                                       ("flow", {"A": node, "B": live, "F": floor}, "/oauth-callback", login)]:
             # The floor (F), where there is one, after A and B.
@@ -444,7 +446,7 @@ def main():
 
     memory = memory_under_flows(live, seconds, login)
     startup = measure_startup(app_bin, 20 if full else 3)
-    for process in [app, bare, app_shared, bare_shared, sandbox, live, node, floor]:
+    for process in [app, bare, sandbox, live, node, floor] + [p for _, sides, _, _ in shared for p in sides.values()]:
         process.stop()
 
     report = Report(args, rounds, seconds, fixed_flows, len(landing))
@@ -525,8 +527,12 @@ class Report:
                        "floor_rps": floor_rps, "floor_vs_node": floor_rps / node_rps, "app_vs_node": app_rps / node_rps,
                        "over_floor": statistics.median(over_floor), "headroom_us": 1.5 * sandbox_us - floor_us,
                        "extra_us": app_us - floor_us,
-                       "floor_verdict": "The target cannot be met here by any app on this stack."
-                       if floor_rps < 10 * node_rps else "The floor reaches it: what is missing is the app's own cost."}
+                       "floor_verdict": "Even the floor does not reach it: no app on this stack can, on this machine."
+                       if floor_rps < 10 * node_rps else "The floor reaches it: what is missing is the app's own cost.",
+                       "headroom": f"1.5× the sandbox's {sandbox_us:.0f} µs leaves {1.5 * sandbox_us - floor_us:.0f} µs "
+                       "per flow for everything an app does beyond the floor."
+                       if 1.5 * sandbox_us > floor_us else "The floor alone is over 1.5×: no app on this stack meets it here.",
+                       "p99_where": "With the server on a CPU of its own, the tail" if PINNED else "The tail"}
         node_ratios = [x / y for x, y in zip(cpu["node"], cpu["sandbox-node"])]
         self.row("node-cpu", "(for comparison) the Node.js port: CPU time per flow (A: the sandbox serving it)",
                  f"{statistics.median(cpu['sandbox-node']) * 1e6:.0f} µs", f"{statistics.median(cpu['node']) * 1e6:.0f} µs",
@@ -557,7 +563,8 @@ class Report:
             + "".join(f"; `/healthcheck` p99 at saturation{label} " + ", ".join(
                 f"{a['p99_us'] / 1000:.2f}/{b['p99_us'] / 1000:.2f} ms"
                 for a, b in zip(cases[case]["A"], cases[case]["B"]))
-                for case, label in [("healthcheck", ""), ("healthcheck-shared", ", sharing both CPUs")])
+                for case, label in [("healthcheck", ""), ("healthcheck-shared", ", sharing both CPUs")]
+                if cases[case]["A"])
             + "".join(f"; p99 at a fixed {rate:,.0f}/s " + ", ".join(
                 f"{a['p99'] / 1000:.2f}/{b['p99'] / 1000:.2f} ms" for a, b in zip(sides["A"], sides["B"]))
                 for rate, sides in fixed.items())
@@ -600,8 +607,8 @@ class Report:
             "  password attempt limit is raised (`FAILED_ATTEMPTS_PER_MINUTE=1000000`): wrk is one address.",
             "- `/healthcheck` baseline: `examples/bare_hyper.rs`, hyper 1 on the same Tokio runtime with no router,",
             "  middleware or logging, answering with the app's exact bytes (and `/` with its landing page).",
-            "- Latency: wrk's p99 is taken at saturation (every connection always busy, so it measures queueing",
-            "  on the shared cores). The open-loop rows use `examples/fixed_rate.rs` (one thread): requests at a",
+            "- Latency: wrk's p99 is taken at saturation (every connection always busy, so it measures queueing).",
+            "  The open-loop rows use `examples/fixed_rate.rs` (one thread): requests at a",
             f"  fixed rate spread over {CONNECTIONS} connections, each one's latency counted from its due time (no",
             f"  coordinated omission), at {FIXED_RATE:,} requests/s and at half of bare hyper's saturated rate in this",
             f"  run; {max(self.seconds // 2, 1)} s per side, alternating, medians over the rounds.",
@@ -660,11 +667,11 @@ FINDINGS = {
         "per probe is the shortcut's checks, the longer header map (the security headers) and the clock "
         "read per read and write that the connection's deadlines use."),
     "healthcheck-p99": (
-        "- **`/healthcheck` p99.** Read at saturation: 32 connections kept full by wrk. With the server on a "
-        "CPU of its own, the tail is the queue of requests each costing what one probe costs, so the ratio "
-        "follows the instructions per probe (the profile above: the extra security headers hyper encodes, "
-        "the header map cloned for them, the shortcut's checks, the clock read per read and write for the "
-        "deadlines) and sits at the target's line; single rounds swing either way (listed above). Tried, in scratch builds measured with wrk: hyper's request-head timer was replaced by one "
+        "- **`/healthcheck` p99.** Read at saturation: 32 connections kept full by wrk. {p99_where} is "
+        "the queue of requests each costing what one probe costs, so the ratio follows the cost per probe "
+        "(instructions: the extra security headers hyper encodes, the header map cloned for them, the "
+        "shortcut's checks, the clock read per read and write for the deadlines); single rounds swing either "
+        "way (the raw rounds above). Tried, in scratch builds measured with wrk: hyper's request-head timer was replaced by one "
         "timer per connection for both deadlines, and the app with its shutdown watcher or its deadline timer "
         "switched off kept the same tail: no single piece we could remove holds it."),
     "healthcheck-shared-p99": (
@@ -672,27 +679,24 @@ FINDINGS = {
         "workers are three busy threads on two CPUs, and the kernel time-slices them: the tail is where a "
         "worker or wrk waits for a CPU, a scheduler slice of a millisecond or two. Bare hyper's own p99 "
         "swings with it (0.63 to 2.16 ms between 4-second runs while this was investigated; this run's rounds "
-        "are listed above). With the load generator and the server on separate CPUs (the target rows) the "
+        "are listed above). With the load generator and the server on separate CPUs (the pinned rows) the "
         "same two servers are compared without that noise."),
     "healthcheck-shared": (
-        "- **`/healthcheck` throughput sharing both CPUs.** See the p99 row above: with three busy threads on "
-        "two CPUs the reading depends on how the kernel shares them."),
+        "- **`/healthcheck` throughput sharing both CPUs.** wrk and the server's two Tokio workers are three "
+        "busy threads on two CPUs: the reading depends on how the kernel shares them (compare the pinned row)."),
     "flow-rps": (
         "- **Flows/s against the Node.js port.** The app reaches {app_vs_node:.1f}× the Node port's rate; the "
         "floor, which does nothing but the two calls and a one-line answer, reaches {floor_vs_node:.1f}× "
-        "({floor_rps:,.0f} flows/s). 10× is {target_rps:,.0f} flows/s, beyond what this stack does on this "
-        "machine even with no app at all: wrk, the sandbox, the server and loopback TCP share 2 cores, and at "
-        "that rate the sandbox alone ({sandbox_us:.0f} µs of CPU per flow) would need {sandbox_cores:.2f} "
-        "cores. {floor_verdict}"),
+        "({floor_rps:,.0f} flows/s). 10× is {target_rps:,.0f} flows/s. wrk, the sandbox, the server and "
+        "loopback TCP share 2 cores, and at that rate the sandbox alone ({sandbox_us:.0f} µs of CPU per flow) "
+        "would need {sandbox_cores:.2f} cores. {floor_verdict}"),
     "flow-cpu": (
         "- **CPU per flow against the sandbox.** The floor, which does nothing but serve one exchange and be "
         "the client of two, already spends {floor_ratio:.2f}× the sandbox's CPU per flow: the sandbox serves "
         "two small exchanges, the floor three, and a flow's system time (loopback TCP, wake-ups) follows the "
-        "exchanges. 1.5× the sandbox's {sandbox_us:.0f} µs leaves {headroom_us:.0f} µs per flow for everything "
-        "an app does beyond the floor; the app spends {extra_us:.0f} µs there ({over_floor:.2f}× the floor's "
-        "CPU): recording both exchanges with every secret masked, explaining them, rendering the page that "
-        "teaches with HTML escaping, logging the request. Meeting the target would mean doing most of that "
-        "for free. Cut over the last two rounds: glibc malloc replaced by mimalloc (it was 15-19% of "
+        "exchanges. {headroom} The app spends {extra_us:.0f} µs per flow beyond the floor ({over_floor:.2f}× "
+        "the floor's CPU): recording both exchanges with every secret masked, explaining them, rendering the "
+        "page that teaches with HTML escaping, logging the request. Cut over the last two rounds: glibc malloc replaced by mimalloc (it was 15-19% of "
         "the app's CPU per flow, with futex waits on its arena locks: 82 to 70 µs per flow), masking that "
         "copied every text once per secret, `partial()` collecting a `Vec<char>`, a full URL parse to show each "
         "request's `Host`, and the API's answer parsed twice. What the profile still shows, each a few "

@@ -4,8 +4,8 @@
 # CPU time and against a Node.js port of the original app (bench/node-original/); memory under 200
 # concurrent flows; start-up; a clean debug build. See the README's "Performance" section.
 #
-#   bench/run.sh           the full run: release build, a clean debug build, 3 alternating rounds of
-#                          10 s per case, callgrind profiles of any missed target (~8 min + builds)
+#   bench/run.sh           the full run: release build, a clean debug build, 5 alternating rounds of
+#                          10 s per case, callgrind profiles of any missed target (~15 min + builds)
 #   bench/run.sh --smoke   1 round of 1 s per case on the debug build, no clean build, no profiles, to
 #                          prove the script works (CI); writes BENCHMARKS-smoke.md in Cargo's target
 #                          directory, never BENCHMARKS.md

@@ -2,7 +2,8 @@
 //! bare hyper server takes the form post, asks the token endpoint for a token with the password
 //! grant and HTTP Basic client authentication, calls `GET /2.0/user` with it, and answers with a
 //! one-line HTML page. No router, no middleware, no logging, no masking, no page that teaches:
-//! just hyper, reqwest and serde_json on the same Tokio runtime and allocator the app uses.
+//! just hyper, reqwest (with the app's client settings, `token::http_client`) and serde_json on the
+//! same Tokio runtime and allocator the app uses.
 //! `bench/run.sh` measures its CPU time per flow beside the app's, against the same sandbox.
 //!
 //! ```sh
@@ -13,7 +14,9 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use bitbucket_password_grant::token;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -43,7 +46,8 @@ async fn main() {
     let api = std::env::var("BITBUCKET_API_URL").expect("BITBUCKET_API_URL");
     let env_or = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
     let upstream = Arc::new(Upstream {
-        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client"),
+        // The app's own client settings: redirects off, timeouts, idle connections let go after 4 s.
+        http: token::http_client(Duration::from_secs(5), Duration::from_secs(10)).expect("a client"),
         token_url: format!("{base}/site/oauth2/access_token"),
         user_url: format!("{api}/2.0/user"),
         key: env_or("BITBUCKET_CONSUMER_KEY", "sandbox-consumer-key"),
