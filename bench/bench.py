@@ -668,10 +668,10 @@ FINDINGS = {
         "read per read and write that the connection's deadlines use."),
     "healthcheck-p99": (
         "- **`/healthcheck` p99.** Read at saturation: 32 connections kept full by wrk. {p99_where} is "
-        "the queue of requests each costing what one probe costs, so the ratio follows the cost per probe "
-        "(instructions: the extra security headers hyper encodes, the header map cloned for them, the "
-        "shortcut's checks, the clock read per read and write for the deadlines); single rounds swing either "
-        "way (the raw rounds above). Tried, in scratch builds measured with wrk: hyper's request-head timer was replaced by one "
+        "the queue of requests in front of each one: a costlier probe lengthens it (instructions: the extra "
+        "security headers hyper encodes, the header map cloned for them, the shortcut's checks, the clock "
+        "read per read and write for the deadlines), and so does any stall; single rounds swing either way "
+        "(the raw rounds above). Tried, in scratch builds measured with wrk: hyper's request-head timer was replaced by one "
         "timer per connection for both deadlines, and the app with its shutdown watcher or its deadline timer "
         "switched off kept the same tail: no single piece we could remove holds it."),
     "healthcheck-shared-p99": (
