@@ -88,29 +88,21 @@ async fn flow(upstream: &Upstream, request: Request<Incoming>) -> Result<String,
             _ => {}
         }
     }
-    let token: serde_json::Value = upstream
-        .http
-        .post(&upstream.token_url)
-        .basic_auth(&upstream.key, Some(&upstream.secret))
-        .form(&[("grant_type", "password"), ("username", &username), ("password", &password)])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let token =
+        json(upstream.http.post(&upstream.token_url).basic_auth(&upstream.key, Some(&upstream.secret)).form(&[
+            ("grant_type", "password"),
+            ("username", &username),
+            ("password", &password),
+        ]))
+        .await?;
     let access_token = token["access_token"].as_str().ok_or("no access_token")?;
-    let user: serde_json::Value = upstream
-        .http
-        .get(&upstream.user_url)
-        .bearer_auth(access_token)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let user = json(upstream.http.get(&upstream.user_url).bearer_auth(access_token)).await?;
     Ok(user["display_name"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Sends the request and reads its answer as JSON.
+async fn json(request: reqwest::RequestBuilder) -> Result<serde_json::Value, String> {
+    request.send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())
 }
 
 fn escape(text: &str) -> String {
