@@ -220,8 +220,8 @@ impl Browser {
                     "--hide-scrollbars", "--window-size=1280,1100", format!("--user-data-dir={}", profile.display())],
             }),
         );
-        let client = ClientBuilder::rustls()
-            .expect("TLS setup")
+        // chromedriver speaks plain HTTP on loopback: no TLS connector needed.
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await

@@ -62,12 +62,16 @@ pub async fn spawn_app_on(listener: TcpListener, mut settings: Settings) -> Test
     }
     let state = AppState::new(settings, address).await.expect("state");
     tokio::spawn(serve(listener, state, std::future::pending()));
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let client =
+        client_builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(30)).build().unwrap();
     TestApp { address: format!("http://{address}"), client }
+}
+
+/// A reqwest client builder for the tests: the app's own reqwest (rustls with the ring provider,
+/// installed here), so the tests build no second TLS stack.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    bitbucket_password_grant::install_tls_provider();
+    reqwest::Client::builder()
 }
 
 /// The app in sandbox mode, as `cargo run` starts it.

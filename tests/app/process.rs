@@ -64,7 +64,7 @@ impl Binary {
     }
 
     pub fn app(&self) -> TestApp {
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let client = client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         TestApp { address: self.address.clone(), client }
     }
 
@@ -286,7 +286,7 @@ async fn load_200_users_5000_flows_500_idle_connections() {
     for user in 0..USERS {
         // Each user from an address of its own (127.0.1.x): the attempt limit is per address.
         let source = std::net::IpAddr::from([127, 0, 1, user as u8 + 1]);
-        let client = reqwest::Client::builder().local_address(source).build().unwrap();
+        let client = client_builder().local_address(source).build().unwrap();
         let (next, url) = (next.clone(), format!("{}/oauth-callback", binary.address));
         users.push(tokio::spawn(async move {
             let mut failures = Vec::new();

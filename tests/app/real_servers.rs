@@ -94,7 +94,7 @@ struct Browser {
 
 impl Browser {
     fn new() -> Browser {
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let client = client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Browser { client, cookies: HashMap::new() }
     }
 

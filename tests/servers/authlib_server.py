@@ -14,11 +14,32 @@ methods, with the same logic as the sqla mixins), so it needs no database.
 
 Usage:
     python3 tests/servers/authlib_server.py --port PORT \
-        --redirect-uri URI [--redirect-uri URI ...] [--rotate-refresh-tokens] [--verbose]
+        --redirect-uri URI [--redirect-uri URI ...] [--rotate-refresh-tokens] \
+        [--metadata rfc8414|openid|both|both-disagree|root] [--issuer-path /PATH] \
+        [--no-password-client] [--verbose]
 
-``--port 0`` binds a free port; the actual one is in the READY line:
+``--port 0`` binds a free port; the actual one is in the READY line, which
+always carries the ORIGIN only (the issuer is that URL + --issuer-path):
     READY http://127.0.0.1:PORT
-Exits 0 on SIGTERM / SIGINT. See tests/servers/README.md.
+Exits 0 on SIGTERM / SIGINT.
+
+Metadata (``--metadata``, default ``rfc8414``), built as Authlib documents it
+(``authlib.oauth2.rfc8414.AuthorizationServerMetadata(data)`` + ``.validate()``,
+served at ``authlib.oauth2.rfc8414.get_well_known_url(issuer)``, i.e. the
+RFC 8414 section 3.1 path-inserted URL):
+  rfc8414        RFC 8414 document only (RFC 8414 fields only, no userinfo_endpoint);
+                 /.well-known/openid-configuration -> 404
+  openid         OpenID Connect Discovery document only (userinfo_endpoint, no
+                 revocation_endpoint), at issuer + /.well-known/openid-configuration;
+                 the RFC 8414 URL -> 404
+  both           both documents, same issuer and endpoints
+  both-disagree  both, but the OpenID document's token_endpoint is
+                 issuer/oauth/token2 (an alias of issuer/oauth/token)
+  root           RFC 8414 document mounted at the ORIGIN ROOT
+                 /.well-known/oauth-authorization-server although the issuer
+                 has a path (--issuer-path, default /tenant); the section 3.1
+                 URL /.well-known/oauth-authorization-server/tenant -> 404
+See tests/servers/README.md.
 """
 
 import os
@@ -63,11 +84,17 @@ from authlib.oauth2.rfc6749 import (  # noqa: E402
 from authlib.oauth2.rfc6750 import BearerTokenValidator  # noqa: E402
 from authlib.oauth2.rfc7009 import RevocationEndpoint  # noqa: E402
 from authlib.oauth2.rfc7636 import CodeChallenge  # noqa: E402
-from authlib.oauth2.rfc8414 import AuthorizationServerMetadata  # noqa: E402
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata, get_well_known_url  # noqa: E402
+from authlib.oidc.discovery import OpenIDProviderMetadata  # noqa: E402
+from authlib.oidc.discovery import get_well_known_url as get_openid_well_known_url  # noqa: E402
 
 SCOPES = ["profile", "email"]
 AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 GRANT_TYPES = ["authorization_code", "password", "client_credentials", "refresh_token"]
+METADATA_SHAPES = ["rfc8414", "openid", "both", "both-disagree", "root"]
+# A client_secret full of characters that RFC 6749 section 2.3.1 makes the
+# client form-urlencode before base64 in HTTP Basic (+ % / : and a space).
+ODD_CLIENT_SECRET = "s3cr+t%2F:/ x"
 ACCESS_TOKEN_LIFETIME = 3600
 REFRESH_TOKEN_LIFETIME = 14 * 24 * 3600
 CODE_LIFETIME = 300
@@ -358,7 +385,73 @@ def current_user():
     return USERS_BY_ID.get(uid) if uid else None
 
 
-def create_app(issuer, redirect_uris, rotate):
+def build_metadata(issuer, shape):
+    """Return {url_path: document} for the chosen --metadata shape.
+
+    RFC 8414 document: only RFC 8414 section 2 fields (the keys of Authlib's
+    ``AuthorizationServerMetadata.REGISTRY_KEYS``), validated with
+    ``.validate()`` as Authlib's API reference shows. No userinfo_endpoint:
+    RFC 8414 does not define it.
+
+    OpenID document: only OpenID Connect Discovery 1.0 section 3 fields, built
+    with Authlib's ``OpenIDProviderMetadata`` (whose registry leaves out
+    revocation_* and code_challenge_methods_supported as "not defined by
+    OpenID"). This server has no signing keys and issues no ID tokens, so
+    jwks_uri (REQUIRED by OIDC Discovery) is omitted and every field but
+    jwks_uri is validated.
+    """
+    rfc8414 = AuthorizationServerMetadata(
+        {
+            "issuer": issuer,
+            "authorization_endpoint": issuer + "/oauth/authorize",
+            "token_endpoint": issuer + "/oauth/token",
+            "revocation_endpoint": issuer + "/oauth/revoke",
+            "scopes_supported": SCOPES,
+            "response_types_supported": ["code"],
+            "grant_types_supported": GRANT_TYPES,
+            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "code_challenge_methods_supported": ["S256"],
+        }
+    )
+    rfc8414.validate()
+
+    token2 = shape == "both-disagree"
+    openid = OpenIDProviderMetadata(
+        {
+            "issuer": issuer,
+            "authorization_endpoint": issuer + "/oauth/authorize",
+            "token_endpoint": issuer + ("/oauth/token2" if token2 else "/oauth/token"),
+            "userinfo_endpoint": issuer + "/api/me",
+            "scopes_supported": SCOPES,
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "grant_types_supported": GRANT_TYPES,
+            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        }
+    )
+    for key in OpenIDProviderMetadata.REGISTRY_KEYS:
+        if key != "jwks_uri":
+            object.__getattribute__(openid, f"validate_{key}")()
+
+    docs = {}
+    if shape in ("rfc8414", "both", "both-disagree"):
+        # RFC 8414 section 3.1: /.well-known/oauth-authorization-server + issuer path
+        docs[get_well_known_url(issuer)] = rfc8414
+    if shape in ("openid", "both", "both-disagree"):
+        # OIDC Discovery section 4.1: issuer + /.well-known/openid-configuration
+        docs[get_openid_well_known_url(issuer)] = openid
+    if shape == "root":
+        # Mounted at the origin root whatever the issuer's path (not section 3.1).
+        docs["/.well-known/oauth-authorization-server"] = rfc8414
+    return docs
+
+
+def create_app(issuer, redirect_uris, rotate, metadata_shape="rfc8414", issuer_path="",
+               nopassword_client=False):
+    # issuer = origin + issuer_path; every route lives under issuer_path.
+    P = issuer_path
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=secrets.token_hex(32),
@@ -368,18 +461,25 @@ def create_app(issuer, redirect_uris, rotate):
         OAUTH2_SCOPES_SUPPORTED=SCOPES,
     )
 
+    registrations = [
+        ("authlib-client", "authlib-secret", "client_secret_basic", GRANT_TYPES),
+        ("authlib-post-client", "authlib-post-secret", "client_secret_post", GRANT_TYPES),
+        ("authlib-odd-client", ODD_CLIENT_SECRET, "client_secret_basic", GRANT_TYPES),
+    ]
+    if nopassword_client:
+        registrations.append(
+            ("authlib-nopassword-client", "authlib-nopassword-secret", "client_secret_basic",
+             ["authorization_code", "client_credentials", "refresh_token"])
+        )
     CLIENTS.clear()
-    for cid, secret, method in (
-        ("authlib-client", "authlib-secret", "client_secret_basic"),
-        ("authlib-post-client", "authlib-post-secret", "client_secret_post"),
-    ):
+    for cid, secret, method, grant_types in registrations:
         CLIENTS[cid] = Client(
             cid,
             secret,
             {
                 "client_name": f"Test client {cid}",
                 "redirect_uris": list(redirect_uris),
-                "grant_types": list(GRANT_TYPES),
+                "grant_types": list(grant_types),
                 "response_types": ["code"],
                 "scope": " ".join(SCOPES),
                 "token_endpoint_auth_method": method,
@@ -398,29 +498,10 @@ def create_app(issuer, redirect_uris, rotate):
     require_oauth = ResourceProtector()
     require_oauth.register_token_validator(MyBearerTokenValidator())
 
-    metadata = AuthorizationServerMetadata(
-        {
-            "issuer": issuer,
-            "authorization_endpoint": issuer + "/oauth/authorize",
-            "token_endpoint": issuer + "/oauth/token",
-            "revocation_endpoint": issuer + "/oauth/revoke",
-            "scopes_supported": SCOPES,
-            "response_types_supported": ["code"],
-            "grant_types_supported": GRANT_TYPES,
-            "token_endpoint_auth_methods_supported": AUTH_METHODS,
-            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
-            "code_challenge_methods_supported": ["S256"],
-            # Not in RFC 8414 (it is an OIDC discovery field) but handy:
-            "userinfo_endpoint": issuer + "/api/me",
-        }
-    )
-    metadata.validate()
+    for i, (path, doc) in enumerate(build_metadata(issuer, metadata_shape).items()):
+        app.add_url_rule(path, f"metadata_{i}", lambda doc=doc: jsonify(dict(doc)), methods=["GET"])
 
-    @app.get("/.well-known/oauth-authorization-server")
-    def well_known():
-        return jsonify(dict(metadata))
-
-    @app.route("/oauth/authorize", methods=["GET", "POST"])
+    @app.route(P + "/oauth/authorize", methods=["GET", "POST"])
     def authorize():
         user = current_user()
         # Validate the request first (client_id, redirect_uri, response_type,
@@ -433,7 +514,7 @@ def create_app(issuer, redirect_uris, rotate):
         if user is None:
             next_url = request.full_path if request.query_string else request.path
             body = (
-                '<form method="post" action="/login">'
+                f'<form method="post" action="{html.escape(P)}/login">'
                 f'<input type="hidden" name="next" value="{html.escape(next_url)}">'
                 '<label>Username <input name="username" autocomplete="username"></label><br>'
                 '<label>Password <input name="password" type="password"></label><br>'
@@ -445,7 +526,7 @@ def create_app(issuer, redirect_uris, rotate):
             client = grant.client
             scopes = scope_to_list(grant.request.scope) or []
             items = "".join(f"<li>{html.escape(s)}</li>" for s in scopes) or "<li>(no scope)</li>"
-            action = "/oauth/authorize?" + request.query_string.decode("latin-1")
+            action = P + "/oauth/authorize?" + request.query_string.decode("latin-1")
             body = (
                 f"<p>Signed in as {html.escape(user.username)}.</p>"
                 f"<p>The application <strong>{html.escape(client.client_name or client.client_id)}</strong>"
@@ -459,18 +540,18 @@ def create_app(issuer, redirect_uris, rotate):
         grant_user = user if request.form.get("confirm") == "grant" else None
         return server.create_authorization_response(grant_user=grant_user, grant=grant)
 
-    @app.post("/login")
+    @app.post(P + "/login")
     def login():
         username = request.form.get("username", "")
         password = request.form.get("password", "")
         next_url = request.form.get("next", "")
-        if not next_url.startswith("/oauth/authorize"):
-            next_url = "/"
+        if not next_url.startswith(P + "/oauth/authorize"):
+            next_url = P + "/"
         user = USERS.get(username)
         if not user or not user.check_password(password):
             body = (
                 '<p class="error">Invalid username or password.</p>'
-                '<form method="post" action="/login">'
+                f'<form method="post" action="{html.escape(P)}/login">'
                 f'<input type="hidden" name="next" value="{html.escape(next_url)}">'
                 f'<label>Username <input name="username" value="{html.escape(username)}"></label><br>'
                 '<label>Password <input name="password" type="password"></label><br>'
@@ -481,26 +562,30 @@ def create_app(issuer, redirect_uris, rotate):
         session["user_id"] = user.id
         return redirect(next_url, code=302)
 
-    @app.route("/logout", methods=["GET", "POST"])
+    @app.route(P + "/logout", methods=["GET", "POST"])
     def logout():
         session.clear()
         return page("Signed out", "<p>Signed out.</p>")
 
-    @app.get("/")
+    @app.get(P + "/")
     def home():
         user = current_user()
         who = html.escape(user.username) if user else "nobody"
         return page("Authlib test server", f"<p>Signed in: {who}</p>")
 
-    @app.post("/oauth/token")
+    @app.post(P + "/oauth/token")
     def issue_token():
         return server.create_token_response()
 
-    @app.post("/oauth/revoke")
+    if metadata_shape == "both-disagree":
+        # The OpenID document names this URL; same handler as /oauth/token.
+        app.add_url_rule(P + "/oauth/token2", "issue_token2", issue_token, methods=["POST"])
+
+    @app.post(P + "/oauth/revoke")
     def revoke_token():
         return server.create_endpoint_response(MyRevocationEndpoint.ENDPOINT_NAME)
 
-    @app.get("/api/me")
+    @app.get(P + "/api/me")
     @require_oauth("profile")
     def api_me():
         user = USERS_BY_ID.get(current_token.user_id)
@@ -521,8 +606,25 @@ def main(argv=None):
     ap.add_argument("--redirect-uri", action="append", required=True, dest="redirect_uris")
     ap.add_argument("--rotate-refresh-tokens", action="store_true",
                     help="set RefreshTokenGrant.INCLUDE_NEW_REFRESH_TOKEN = True (Authlib default: False)")
+    ap.add_argument("--metadata", choices=METADATA_SHAPES, default="rfc8414",
+                    help="which discovery document(s) to publish and where (default: rfc8414)")
+    ap.add_argument("--issuer-path", default=None, metavar="/PATH",
+                    help="issuer = READY url + this path; every endpoint moves under it "
+                         "(default: none; /tenant for --metadata root)")
+    ap.add_argument("--no-password-client", action="store_true",
+                    help="also register authlib-nopassword-client / authlib-nopassword-secret "
+                         "(client_secret_basic; authorization_code, client_credentials, refresh_token)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
+
+    issuer_path = args.issuer_path
+    if issuer_path is None:
+        issuer_path = "/tenant" if args.metadata == "root" else ""
+    issuer_path = issuer_path.rstrip("/")
+    if issuer_path and (not issuer_path.startswith("/") or "?" in issuer_path or "#" in issuer_path):
+        ap.error("--issuer-path must start with / and have no query or fragment")
+    if args.metadata == "root" and not issuer_path:
+        ap.error("--metadata root needs a non-empty --issuer-path")
 
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG)
@@ -534,8 +636,9 @@ def main(argv=None):
 
     placeholder = _F("placeholder")
     srv = make_server("127.0.0.1", args.port, placeholder, threaded=True)
-    issuer = f"http://127.0.0.1:{srv.port}"
-    srv.app = create_app(issuer, args.redirect_uris, args.rotate_refresh_tokens)
+    origin = f"http://127.0.0.1:{srv.port}"
+    srv.app = create_app(origin + issuer_path, args.redirect_uris, args.rotate_refresh_tokens,
+                         args.metadata, issuer_path, args.no_password_client)
 
     def stop(signum, frame):
         raise SystemExit(0)
@@ -543,7 +646,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
-    print(f"READY {issuer}", flush=True)
+    print(f"READY {origin}", flush=True)
     try:
         srv.serve_forever()
     except SystemExit:

@@ -9,6 +9,7 @@ a cookie jar, prints a transcript of every exchange and ends with the line
 "N passed, N failed". Stdlib only; needs tests/servers/install.sh to have run.
 """
 
+import base64
 import os
 import subprocess
 import sys
@@ -78,6 +79,126 @@ def authlib_code_flow(base, client, scope="profile email", pkce=True, redirect_u
     return b, r, verifier
 
 
+RFC8414_KEYS = {
+    "issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint",
+    "scopes_supported", "response_types_supported", "response_modes_supported", "grant_types_supported",
+    "token_endpoint_auth_methods_supported", "token_endpoint_auth_signing_alg_values_supported",
+    "service_documentation", "ui_locales_supported", "op_policy_uri", "op_tos_uri", "revocation_endpoint",
+    "revocation_endpoint_auth_methods_supported", "revocation_endpoint_auth_signing_alg_values_supported",
+    "introspection_endpoint", "introspection_endpoint_auth_methods_supported",
+    "introspection_endpoint_auth_signing_alg_values_supported", "code_challenge_methods_supported",
+}
+ODD_SECRET = "s3cr+t%2F:/ x"
+AS_WK = "/.well-known/oauth-authorization-server"
+OP_WK = "/.well-known/openid-configuration"
+
+
+def basic_header(user, secret, how):
+    """HTTP Basic credentials: raw, RFC 6749 2.3.1 form-urlencoded (space -> '+'),
+    or percent-encoded (space -> %20)."""
+    if how == "form":
+        user, secret = urllib.parse.quote_plus(user), urllib.parse.quote_plus(secret)
+    elif how == "percent":
+        user, secret = urllib.parse.quote(user, safe=""), urllib.parse.quote(secret, safe="")
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()}
+
+
+def odd_secret_checks(tok, client, expect):
+    """expect: {"raw": status, "form": status, "percent": status}"""
+    b = Browser()
+    for how, want in expect.items():
+        r = b.post(tok, {"grant_type": "client_credentials", "scope": "profile"},
+                   headers=basic_header(client, ODD_SECRET, how),
+                   label=f"client_credentials, {client}, secret {how} in Basic")
+        check(f"{client}: {how} secret in Basic -> {want}", r.status == want)
+
+
+def authlib_client_checks(base):
+    """Needs the server started with --no-password-client."""
+    b = Browser()
+    tok = base + "/oauth/token"
+    print("\n---- authlib-odd-client (secret s3cr+t%2F:/ x): Authlib percent-decodes Basic (unquote), '+' stays '+'")
+    odd_secret_checks(tok, "authlib-odd-client", {"raw": 401, "form": 401, "percent": 200})
+
+    print("\n---- authlib-nopassword-client (no password grant)")
+    NP = ("authlib-nopassword-client", "authlib-nopassword-secret")
+    r = b.post(tok, {"grant_type": "password", "username": "alice", "password": "wonderland",
+                     "scope": "profile email"}, basic=NP, label="password grant by authlib-nopassword-client")
+    check("nopassword client, password grant -> 400 unauthorized_client",
+          r.status == 400 and r.json().get("error") == "unauthorized_client")
+    r = b.post(tok, {"grant_type": "client_credentials", "scope": "profile"}, basic=NP,
+               label="client_credentials by authlib-nopassword-client")
+    check("nopassword client, client_credentials -> 200", r.status == 200)
+
+
+def authlib_metadata_shapes():
+    """One short server per --metadata shape: which documents answer, and what they say."""
+    def docs(origin, paths):
+        b = Browser(verbose=False)
+        out = {}
+        for path in paths:
+            r = b.get(origin + path)
+            out[path] = r.json() if r.status == 200 else r.status
+        return out
+
+    for shape, extra in (("openid", []), ("both", []), ("both-disagree", []), ("root", []),
+                         ("rfc8414", ["--issuer-path", "/tenant"])):
+        p, origin = start([sys.executable, os.path.join(HERE, "authlib_server.py"), "--port", "0",
+                           "--redirect-uri", REDIRECT, "--metadata", shape, *extra])
+        try:
+            b = Browser()
+            if shape in ("openid", "both", "both-disagree"):
+                d = docs(origin, [AS_WK, OP_WK])
+                print(f"    {shape}: {d}")
+                op = d[OP_WK]
+                check(f"{shape}: openid-configuration 200 with userinfo_endpoint, no revocation_endpoint",
+                      isinstance(op, dict) and op["issuer"] == origin
+                      and op.get("userinfo_endpoint") == origin + "/api/me" and "revocation_endpoint" not in op
+                      and op.get("subject_types_supported") == ["public"]
+                      and op.get("id_token_signing_alg_values_supported") == ["RS256"])
+                if shape == "openid":
+                    check("openid: RFC 8414 URL -> 404", d[AS_WK] == 404)
+                else:
+                    asm = d[AS_WK]
+                    check(f"{shape}: RFC 8414 doc 200 with revocation_endpoint, no userinfo_endpoint",
+                          isinstance(asm, dict) and asm["issuer"] == origin and "userinfo_endpoint" not in asm
+                          and asm.get("revocation_endpoint") == origin + "/oauth/revoke")
+                    same_token = asm["token_endpoint"] == op["token_endpoint"]
+                    check(f"{shape}: token_endpoint {'differs' if shape == 'both-disagree' else 'agrees'}",
+                          same_token == (shape == "both"))
+                # Whatever URL the OpenID document names must work.
+                r = b.post(op["token_endpoint"], {"grant_type": "password", "username": "alice",
+                                                  "password": "wonderland", "scope": "profile"},
+                           basic=("authlib-client", "authlib-secret"), label=f"{shape}: password grant at {op['token_endpoint']}")
+                check(f"{shape}: OpenID token_endpoint works", r.status == 200)
+                r = b.get(op["userinfo_endpoint"], bearer=r.json()["access_token"])
+                check(f"{shape}: userinfo_endpoint (/api/me) works", r.status == 200)
+            else:
+                issuer = origin + "/tenant"
+                d = docs(origin, [AS_WK, AS_WK + "/tenant", OP_WK, "/tenant" + OP_WK])
+                print(f"    {shape} {extra}: {d}")
+                served_at = AS_WK if shape == "root" else AS_WK + "/tenant"
+                other = AS_WK + "/tenant" if shape == "root" else AS_WK
+                asm = d[served_at]
+                check(f"{shape} {extra}: RFC 8414 doc at {served_at}, issuer {issuer}",
+                      isinstance(asm, dict) and asm["issuer"] == issuer
+                      and asm["token_endpoint"] == issuer + "/oauth/token" and "userinfo_endpoint" not in asm)
+                check(f"{shape} {extra}: {other} and both openid URLs -> 404",
+                      d[other] == 404 and d[OP_WK] == 404 and d["/tenant" + OP_WK] == 404)
+                if shape == "root":
+                    _, r, verifier = authlib_code_flow(issuer, "authlib-client")
+                    code = r.location_params().get("code")
+                    check("root: code flow under /tenant -> 302 with code", r.status == 302 and code)
+                    r = b.post(asm["token_endpoint"], {"grant_type": "authorization_code", "code": code,
+                                                       "redirect_uri": REDIRECT, "code_verifier": verifier},
+                               basic=("authlib-client", "authlib-secret"), label="root: code exchange at /tenant/oauth/token")
+                    check("root: code exchange 200", r.status == 200)
+                    r = b.get(issuer + "/api/me", bearer=r.json()["access_token"])
+                    check("root: /tenant/api/me 200", r.status == 200)
+        finally:
+            stop(p)
+
+
 def authlib_checks(base):
     b = Browser()
     C = ("authlib-client", "authlib-secret")
@@ -86,6 +207,8 @@ def authlib_checks(base):
     print("\n---- metadata")
     r = b.get(base + "/.well-known/oauth-authorization-server")
     check("RFC 8414 metadata 200", r.status == 200 and r.json()["issuer"] == base)
+    check("RFC 8414 metadata: RFC 8414 fields only (no userinfo_endpoint)",
+          r.status == 200 and not set(r.json()) - RFC8414_KEYS and "userinfo_endpoint" not in r.json())
     r = b.get(base + "/.well-known/openid-configuration")
     check("no openid-configuration (404)", r.status == 404)
 
@@ -237,11 +360,13 @@ def main():
     which = sys.argv[1:] or ["authlib", "oidc"]
     if "authlib" in which:
         p, base = start([sys.executable, os.path.join(HERE, "authlib_server.py"), "--port", "0",
-                         "--redirect-uri", REDIRECT, "--redirect-uri", REDIRECT2])
+                         "--redirect-uri", REDIRECT, "--redirect-uri", REDIRECT2, "--no-password-client"])
         try:
             authlib_checks(base)
+            authlib_client_checks(base)
         finally:
             stop(p)
+        authlib_metadata_shapes()
     if "oidc" in which:
         import smoke_oidc
 
@@ -249,6 +374,8 @@ def main():
                          "--redirect-uri", REDIRECT, "--redirect-uri", REDIRECT2])
         try:
             smoke_oidc.oidc_checks(base, check)
+            print("\n---- oidc-odd-client (secret s3cr+t%2F:/ x): oidc-provider form-decodes Basic ('+' -> space)")
+            odd_secret_checks(base + "/token", "oidc-odd-client", {"raw": 401, "form": 200, "percent": 200})
         finally:
             stop(p)
     failed = sum(1 for _, ok in RESULTS if not ok)

@@ -70,6 +70,19 @@ const configuration = {
       token_endpoint_auth_method: 'client_secret_basic',
       scope: 'openid profile email offline_access',
     },
+    {
+      // Same registration, but a secret full of characters that RFC 6749
+      // section 2.3.1 makes the client form-urlencode before base64 in HTTP
+      // Basic (oidc-provider decodes '+' as space, then percent-escapes).
+      client_id: 'oidc-odd-client',
+      client_secret: 's3cr+t%2F:/ x',
+      client_name: 'Rust sample app (odd-secret test client)',
+      redirect_uris: values['redirect-uri'],
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: 'openid profile email offline_access',
+    },
   ],
   // Any login name typed on the dev login page is accepted and maps to the
   // same fixed account (sub "alice"); the password field is ignored.
