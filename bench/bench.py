@@ -659,7 +659,7 @@ def profile_section(profiles):
     return lines
 
 
-# What the profiles showed when these targets were missed, and what remains (see the README).
+# What the profiles showed when these targets were missed, and what remains (see docs/performance.md).
 FINDINGS = {
     "healthcheck": (
         "- **`/healthcheck` against bare hyper.** Both answer the same bytes over the same hyper. Probes are "

@@ -2,7 +2,7 @@
 # Measures the targets of issue #13 on this machine, in one run, on loopback only, and writes
 # BENCHMARKS.md: /healthcheck against bare hyper; the full password flow against the sandbox's own
 # CPU time and against a Node.js port of the original app (bench/node-original/); memory under 200
-# concurrent flows; start-up; a clean debug build. See the README's "Performance" section.
+# concurrent flows; start-up; a clean debug build. See docs/performance.md.
 #
 #   bench/run.sh           the full run: release build, a clean debug build, 5 alternating rounds of
 #                          10 s per case, callgrind profiles of any missed target (~15 min + builds)

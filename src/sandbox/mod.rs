@@ -1,6 +1,6 @@
 //! The built-in Bitbucket sandbox: an emulator of Bitbucket Cloud's OAuth 2.0 endpoints and of a
 //! few REST API calls, answering with the bodies and statuses that bitbucket.org uses in 2026
-//! (the README's "The sandbox" section sums them up).
+//! (`docs/sandbox.md` sums them up).
 //!
 //! It lets every flow run offline, with no account: the app serves it under `/sandbox` and, in
 //! sandbox mode, sends its token requests and API calls there over real HTTP, exactly as it would

@@ -9,7 +9,7 @@
 //! Without them it fails (it never passes without a browser).
 //!
 //! Screenshots go to `target/screenshots/`; with `UPDATE_SCREENSHOTS=1`, to `docs/screenshots/`,
-//! which the README shows. `landing.png` is 1280 px wide, `landing-390.png` 390 px. With
+//! which the README and `docs/teaching.md` show. `landing.png` is 1280 px wide, `landing-390.png` 390 px. With
 //! `FULL_PAGE_SCREENSHOTS=1` each shows its whole page (to review a layout, not for the README).
 
 use std::path::PathBuf;

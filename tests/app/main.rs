@@ -2,6 +2,7 @@
 
 mod browser;
 mod diagnosis;
+mod docs_links;
 mod example;
 mod explorer;
 mod grants;
