@@ -11,18 +11,13 @@ use crate::token::{RawResponse, TokenError};
 /// The most an API answer may weigh.
 pub const MAX_API_RESPONSE_BYTES: usize = 1024 * 1024;
 
-/// What `GET /2.0/user` tells about the account, ready to display.
+/// What the user call tells about the account, ready to display: Bitbucket's fields from
+/// `GET /2.0/user`, or an OpenID Connect userinfo answer's standard claims.
 #[derive(Clone, Debug)]
 pub struct UserProfile {
-    /// `display_name`.
-    pub display_name: Option<String>,
-    /// `account_id`, Atlassian's stable account identifier.
-    pub account_id: Option<String>,
-    /// `uuid`.
-    pub uuid: Option<String>,
-    /// `username` (may be absent since Bitbucket's privacy changes).
-    pub username: Option<String>,
-    /// `links.avatar.href`.
+    /// Each field shown, by its name in the answer, with its value (`None`: not in the answer).
+    pub fields: Vec<(&'static str, Option<String>)>,
+    /// `links.avatar.href` (Bitbucket) or `picture` (OpenID).
     pub avatar_url: Option<String>,
 }
 
@@ -30,7 +25,7 @@ pub struct UserProfile {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The call did not complete or its answer was unusable (timeout, refused, not JSON, too big).
-    #[error(transparent)]
+    #[error("{}", .0.describe("the API call"))]
     Transport(TokenError),
     /// The API refused the token in RFC 6750's terms (§3.1): `invalid_token`, `insufficient_scope`,
     /// …, from a JSON body `{"error": "…"}` or from the `WWW-Authenticate: Bearer error="…"` header.
@@ -176,16 +171,23 @@ impl SampleCall {
 }
 
 impl UserProfile {
-    /// Picks the displayed fields out of a `/2.0/user` answer, or an OpenID Connect userinfo
-    /// answer (`name`, `sub`, `preferred_username`, `picture`); all are optional.
-    pub fn from_json(json: Value) -> UserProfile {
-        let text = |pointer: &str| json.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
+    /// Bitbucket's fields (`display_name`, `account_id`, `uuid`, `username`) out of a `/2.0/user`
+    /// answer, or, from any other server, OpenID Connect's standard claims (`sub`, `name`,
+    /// `preferred_username`, `email`; Core §5.1). All are optional.
+    pub fn from_json(json: &Value, bitbucket: bool) -> UserProfile {
+        let text = |pointer: &str| match json.pointer(pointer) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let names: &[&'static str] = if bitbucket {
+            &["display_name", "account_id", "uuid", "username"]
+        } else {
+            &["sub", "name", "preferred_username", "email"]
+        };
         UserProfile {
-            display_name: text("/display_name").or_else(|| text("/name")),
-            account_id: text("/account_id").or_else(|| text("/sub")),
-            uuid: text("/uuid"),
-            username: text("/username").or_else(|| text("/preferred_username")),
-            avatar_url: text("/links/avatar/href").or_else(|| text("/picture")),
+            fields: names.iter().map(|name| (*name, text(&format!("/{name}")))).collect(),
+            avatar_url: if bitbucket { text("/links/avatar/href") } else { text("/picture") },
         }
     }
 }

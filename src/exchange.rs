@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::authorization_server::SnippetNames;
 use crate::bitbucket::{self, ApiError, MAX_API_RESPONSE_BYTES};
 use crate::grant::Grant;
 use crate::secrets::{PASSWORD_MASK, partial};
@@ -188,10 +189,11 @@ pub async fn token_request(
     http: &reqwest::Client,
     token_url: &str,
     client: &ClientCredentials<'_>,
+    names: &SnippetNames,
     grant: Grant,
     fields: &[Field<'_>],
 ) -> (Exchange, Result<TokenResponse, TokenError>) {
-    let (exchange, response) = post_form(http, token_url, client, Purpose::Token(grant), fields).await;
+    let (exchange, response) = post_form(http, token_url, client, names, Purpose::Token(grant), fields).await;
     (exchange, response.and_then(|raw| token::parse_token_response(&raw)))
 }
 
@@ -200,9 +202,10 @@ pub async fn revocation_request(
     http: &reqwest::Client,
     revocation_url: &str,
     client: &ClientCredentials<'_>,
+    names: &SnippetNames,
     fields: &[Field<'_>],
 ) -> (Exchange, Result<(), TokenError>) {
-    let (exchange, response) = post_form(http, revocation_url, client, Purpose::Revocation, fields).await;
+    let (exchange, response) = post_form(http, revocation_url, client, names, Purpose::Revocation, fields).await;
     (exchange, response.and_then(|raw| token::parse_revocation_response(&raw)))
 }
 
@@ -211,6 +214,7 @@ async fn post_form(
     http: &reqwest::Client,
     url: &str,
     client: &ClientCredentials<'_>,
+    names: &SnippetNames,
     purpose: Purpose,
     fields: &[Field<'_>],
 ) -> (Exchange, Result<RawResponse, TokenError>) {
@@ -227,13 +231,13 @@ async fn post_form(
             format!("{}={value}", field.name)
         })
         .collect();
-    let basic = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.client_id, client.client_secret))
-    };
     let mut request_headers = vec![("Host".to_owned(), host)];
     match client.auth {
-        ClientAuth::Basic => request_headers.push(("Authorization".into(), format!("Basic {}", partial(&basic)))),
+        ClientAuth::Basic => {
+            let basic = client.basic_authorization();
+            request_headers
+                .push(("Authorization".into(), format!("Basic {}", partial(basic.trim_start_matches("Basic ")))))
+        }
         ClientAuth::Post => {
             let id: String = url::form_urlencoded::byte_serialize(client.client_id.as_bytes()).collect();
             shown.push(format!("client_id={id}"));
@@ -257,8 +261,8 @@ async fn post_form(
         response_headers: Vec::new(),
         response_body: None,
         failure: None,
-        curl: token_curl(url, client.auth, fields),
-        rust: token_rust(url, purpose, client.auth, fields),
+        curl: token_curl(url, client, names, fields),
+        rust: token_rust(url, purpose, client.auth, names, fields),
     };
     let request = match token::build_token_request(http, url, client, &form) {
         Ok(request) => request,
@@ -270,8 +274,10 @@ async fn post_form(
     let length = request.body().and_then(|b| b.as_bytes()).map_or(0, <[u8]>::len);
     exchange.request_headers.push(("Content-Length".into(), length.to_string()));
 
+    let basic = client.basic_authorization();
+    let basic = basic.trim_start_matches("Basic ");
     let mut secrets: Vec<(&str, String)> =
-        vec![(client.client_secret, partial(client.client_secret)), (&basic, partial(&basic))];
+        vec![(client.client_secret, partial(client.client_secret)), (basic, partial(basic))];
     for field in fields {
         match field.shown {
             Shown::Plain => {}
@@ -284,27 +290,38 @@ async fn post_form(
     (exchange, response)
 }
 
-fn token_curl(url: &str, auth: ClientAuth, fields: &[Field<'_>]) -> String {
+fn token_curl(url: &str, client: &ClientCredentials<'_>, names: &SnippetNames, fields: &[Field<'_>]) -> String {
+    let SnippetNames { client_id: id, client_secret: secret, password } = names;
     let mut lines = vec![format!("curl -sS -X POST {}", shell_quote(url))];
-    match auth {
-        ClientAuth::Basic => lines.push(r#"  -u "$BITBUCKET_CONSUMER_KEY:$BITBUCKET_CONSUMER_SECRET""#.to_owned()),
+    match client.auth {
+        ClientAuth::Basic => lines.push(format!(r#"  -u "${id}:${secret}""#)),
         ClientAuth::Post => lines.extend([
-            r#"  --data-urlencode "client_id=$BITBUCKET_CONSUMER_KEY""#.to_owned(),
-            r#"  --data-urlencode "client_secret=$BITBUCKET_CONSUMER_SECRET""#.to_owned(),
+            format!(r#"  --data-urlencode "client_id=${id}""#),
+            format!(r#"  --data-urlencode "client_secret=${secret}""#),
         ]),
     }
     for field in fields {
         lines.push(match (field.shown, field.name) {
             (Shown::Plain, "grant_type") => format!("  -d grant_type={}", field.value),
             (Shown::Plain, name) => format!("  --data-urlencode {}", shell_quote(&format!("{name}={}", field.value))),
-            (Shown::Password, _) => r#"  --data-urlencode "password=$BB_PASSWORD""#.to_owned(),
+            (Shown::Password, _) => format!(r#"  --data-urlencode "password=${password}""#),
             (Shown::Partial, name) => format!(r#"  --data-urlencode "{name}=${}""#, name.to_ascii_uppercase()),
         });
     }
-    lines.join(" \\\n")
+    let command = lines.join(" \\\n");
+    let plain = |v: &str| v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if client.auth == ClientAuth::Basic && !(plain(client.client_id) && plain(client.client_secret)) {
+        // curl -u sends the pair as it is; RFC 6749 §2.3.1 wants each half form-urlencoded first.
+        format!(
+            "# This client's id or secret holds characters that RFC 6749 §2.3.1 has form-urlencoded before\n\
+             # Basic; curl -u sends them as they are: export ${id} and ${secret} already encoded.\n{command}"
+        )
+    } else {
+        command
+    }
 }
 
-fn token_rust(url: &str, purpose: Purpose, auth: ClientAuth, fields: &[Field<'_>]) -> String {
+fn token_rust(url: &str, purpose: Purpose, auth: ClientAuth, names: &SnippetNames, fields: &[Field<'_>]) -> String {
     let value = |name: &str| fields.iter().find(|f| f.name == name).map(|f| f.value);
     let scope = match value("scope") {
         Some(scope) => format!("Some({scope:?})"),
@@ -312,8 +329,9 @@ fn token_rust(url: &str, purpose: Purpose, auth: ClientAuth, fields: &[Field<'_>
     };
     let call = match purpose {
         Purpose::Token(Grant::Password) => format!(
-            "token::password_grant(&http, {url:?}, &client, {:?}, &std::env::var(\"BB_PASSWORD\")?, {scope})",
-            value("username").unwrap_or("")
+            "token::password_grant(&http, {url:?}, &client, {:?}, &std::env::var({:?})?, {scope})",
+            value("username").unwrap_or(""),
+            names.password
         ),
         Purpose::Token(Grant::AuthorizationCode) => {
             let redirect = value("redirect_uri").map_or("None".to_owned(), |uri| format!("Some({uri:?})"));
@@ -347,9 +365,10 @@ fn token_rust(url: &str, purpose: Purpose, auth: ClientAuth, fields: &[Field<'_>
     format!(
         "// src/token.rs, copied into your crate as `mod token;`\n\
          let http = token::http_client(Duration::from_secs(5), Duration::from_secs(10))?;\n\
-         let (key, secret) = (std::env::var(\"BITBUCKET_CONSUMER_KEY\")?, std::env::var(\"BITBUCKET_CONSUMER_SECRET\")?);\n\
+         let (key, secret) = (std::env::var({:?})?, std::env::var({:?})?);\n\
          let client = {client};\n\
-         {result}"
+         {result}",
+        names.client_id, names.client_secret
     )
 }
 
@@ -431,16 +450,24 @@ mod tests {
     fn curl_uses_environment_variables_for_every_secret() {
         let fields =
             [Field::plain("grant_type", "password"), Field::plain("username", "o'brien"), Field::password("hunter2")];
-        let curl = token_curl("https://bitbucket.org/site/oauth2/access_token", ClientAuth::Basic, &fields);
+        let client = ClientCredentials::basic("key", "secret");
+        let bitbucket = &SnippetNames::BITBUCKET;
+        let curl = token_curl("https://bitbucket.org/site/oauth2/access_token", &client, bitbucket, &fields);
         assert!(curl.contains(r#"-u "$BITBUCKET_CONSUMER_KEY:$BITBUCKET_CONSUMER_SECRET""#), "{curl}");
         assert!(curl.contains(r#"--data-urlencode "password=$BB_PASSWORD""#), "{curl}");
         assert!(curl.contains(r"--data-urlencode 'username=o'\''brien'"), "{curl}");
         assert!(!curl.contains("hunter2"));
         let refresh =
             [Field::plain("grant_type", "refresh_token"), Field::secret("refresh_token", "RT-very-secret-value")];
-        let curl = token_curl("u", ClientAuth::Basic, &refresh);
+        let curl = token_curl("u", &client, bitbucket, &refresh);
         assert!(curl.contains(r#""refresh_token=$REFRESH_TOKEN""#), "{curl}");
         assert!(!curl.contains("RT-very-secret-value"));
+        // Another server's snippets speak OAuth's words, and say when -u is not enough.
+        let odd = ClientCredentials::basic("client", "s3cr+t:/ x");
+        let curl = token_curl("u", &odd, &SnippetNames::STANDARD, &fields);
+        assert!(curl.contains(r#"-u "$OAUTH_CLIENT_ID:$OAUTH_CLIENT_SECRET""#), "{curl}");
+        assert!(curl.contains(r#"password=$OAUTH_PASSWORD"#) && curl.contains("RFC 6749 §2.3.1"), "{curl}");
+        assert!(!curl.contains("BITBUCKET") && !curl.contains("s3cr"), "{curl}");
     }
 
     #[test]
@@ -450,6 +477,7 @@ mod tests {
             "https://x/site/oauth2/access_token",
             Purpose::Token(Grant::Password),
             ClientAuth::Basic,
+            &SnippetNames::BITBUCKET,
             &fields,
         );
         assert!(rust.contains(r#"token::password_grant(&http, "https://x/site/oauth2/access_token", &client, "demo", &std::env::var("BB_PASSWORD")?, None)"#), "{rust}");

@@ -37,11 +37,14 @@ impl Scrubber {
         self
     }
 
-    /// Adds a Basic-auth pair: the pair's base64 form is a secret too.
+    /// Adds a Basic-auth pair: the pair's base64 forms are secrets too, the one RFC 6749 §2.3.1
+    /// sends (each half form-urlencoded first) and the raw one.
     pub fn basic_pair(self, user: &str, password: &str) -> Scrubber {
         use base64::Engine;
-        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        self.secret(password).secret(&encoded)
+        let raw = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let header = crate::token::ClientCredentials::basic(user, password).basic_authorization();
+        let sent = header.trim_start_matches("Basic ").to_owned();
+        self.secret(password).secret(&raw).secret(&sent)
     }
 
     /// The text with every secret replaced.

@@ -86,6 +86,13 @@ pub struct ConfiguredEndpoints {
     pub revocation: Option<Url>,
 }
 
+impl ConfiguredEndpoints {
+    /// True when at least one endpoint is set.
+    pub fn any(&self) -> bool {
+        [&self.token, &self.authorize, &self.user, &self.revocation].iter().any(|e| e.is_some())
+    }
+}
+
 /// Limits on calls to the authorization server and the API.
 #[derive(Clone, Copy, Debug)]
 pub struct UpstreamLimits {
@@ -200,10 +207,25 @@ impl Settings {
             parse_base_url(&value).map_err(|problem| ConfigError { source_name, key: key.into(), problem })
         };
 
-        let consumer_key = required("consumerKey", "BITBUCKET_CONSUMER_KEY", file.consumer_key)?;
+        // The client's id and secret: Bitbucket's names, or OAuth's for any other server.
+        let either =
+            |key: &'static str, bitbucket: &'static str, oauth: &'static str| match (env(bitbucket), env(oauth)) {
+                (Some(a), Some(b)) if a != b => Err(ConfigError {
+                    source_name: format!("environment variables {bitbucket} and {oauth}"),
+                    key: key.into(),
+                    problem: "both are set, to different values; set one".into(),
+                }),
+                (_, Some(_)) => Ok(oauth),
+                _ => Ok(bitbucket),
+            };
+        let consumer_key = required(
+            "consumerKey",
+            either("consumerKey", "BITBUCKET_CONSUMER_KEY", "OAUTH_CLIENT_ID")?,
+            file.consumer_key,
+        )?;
         let consumer_secret = required(
             "consumerSecret",
-            "BITBUCKET_CONSUMER_SECRET",
+            either("consumerSecret", "BITBUCKET_CONSUMER_SECRET", "OAUTH_CLIENT_SECRET")?,
             file.consumer_secret.map(|s| s.expose_secret().to_owned()),
         )?;
         let bitbucket_url = url("bitbucketUrl", "BITBUCKET_URL", file.bitbucket_url, "https://bitbucket.org")?;
@@ -236,6 +258,16 @@ impl Settings {
             user: endpoint("userUrl", "OAUTH_USER_URL", file.user_url)?,
             revocation: endpoint("revocationUrl", "OAUTH_REVOCATION_URL", file.revocation_url)?,
         };
+        if issuer.is_none() && endpoints.any() && endpoints.token.is_none() {
+            let (_, source_name) = pick("OAUTH_TOKEN_URL", None);
+            return Err(ConfigError {
+                source_name,
+                key: "tokenUrl".into(),
+                problem: "missing: endpoints are set one by one, so the token endpoint is needed too (or set \
+                          issuer, OAUTH_ISSUER, to discover them all)"
+                    .into(),
+            });
+        }
         let callback_url = endpoint("callbackUrl", "OAUTH_CALLBACK_URL", file.callback_url)?;
         let scope =
             pick("OAUTH_SCOPE", file.scope).0.unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
@@ -338,6 +370,13 @@ impl Settings {
             config_path: config_path.to_owned(),
             static_dir: PathBuf::from("static"),
         })
+    }
+
+    /// True when the settings describe a standard OAuth 2.0 / OpenID Connect server (an issuer, or
+    /// endpoints one by one) rather than Bitbucket at `bitbucketUrl`: then `bitbucketUrl` and
+    /// `apiUrl` are not used, and no Bitbucket default fills a missing endpoint.
+    pub fn describes_standard_server(&self) -> bool {
+        !self.sandbox && (self.issuer.is_some() || self.endpoints.any())
     }
 
     /// Settings for the built-in sandbox with its demo consumer: what the shipped `config.json`
@@ -566,6 +605,25 @@ mod tests {
         assert_eq!(load(MINIMAL, &[("OAUTH_ISSUER", "auth.example")]).unwrap_err().key, "issuer");
         assert_eq!(load(MINIMAL, &[("OAUTH_CALLBACK_URL", "http://x/cb#f")]).unwrap_err().key, "callbackUrl");
         assert_eq!(load(MINIMAL, &[("OAUTH_PKCE", "sometimes")]).unwrap_err().key, "pkce");
+    }
+
+    #[test]
+    fn the_client_may_be_named_in_oauth_words() {
+        let env = [("OAUTH_CLIENT_ID", "my-client"), ("OAUTH_CLIENT_SECRET", "my-secret")];
+        let settings = load(MINIMAL, &env).unwrap();
+        assert_eq!(settings.consumer_key, "my-client");
+        assert_eq!(settings.consumer_secret.expose_secret(), "my-secret");
+        let clash = [("OAUTH_CLIENT_ID", "a"), ("BITBUCKET_CONSUMER_KEY", "b")];
+        assert_eq!(load(MINIMAL, &clash).unwrap_err().key, "consumerKey");
+    }
+
+    #[test]
+    fn endpoints_one_by_one_need_the_token_endpoint() {
+        let err = load(MINIMAL, &[("OAUTH_USER_URL", "http://127.0.0.1:9/me")]).unwrap_err();
+        assert_eq!(err.key, "tokenUrl");
+        let settings = load(MINIMAL, &[("OAUTH_TOKEN_URL", "http://127.0.0.1:9/token")]).unwrap();
+        assert!(settings.describes_standard_server());
+        assert!(!load(MINIMAL, &[]).unwrap().describes_standard_server());
     }
 
     #[test]

@@ -21,7 +21,8 @@
 //! | revoking a token (RFC 7009)                | [`revoke_token`]               |
 //!
 //! Each one sends `POST {token_url}` with the client (Bitbucket calls it the *consumer*)
-//! authenticated by HTTP Basic `client_id:client_secret` (or, for servers that want it, with
+//! authenticated by HTTP Basic `client_id:client_secret`, each form-urlencoded first as RFC 6749
+//! §2.3.1 asks ([`ClientCredentials::basic_authorization`]) (or, for servers that want it, with
 //! both in the form body: [`ClientAuth`]), and a form body such as
 //! `grant_type=password&username=…&password=…&scope=…`. It returns the parsed [`TokenResponse`], or a
 //! [`TokenError`] that tells apart the three ways a token request fails:
@@ -123,6 +124,62 @@ impl<'a> ClientCredentials<'a> {
     pub fn basic(client_id: &'a str, client_secret: &'a str) -> Self {
         ClientCredentials { client_id, client_secret, auth: ClientAuth::Basic }
     }
+}
+
+impl ClientCredentials<'_> {
+    /// The `Authorization` header value for HTTP Basic client authentication, as RFC 6749 §2.3.1
+    /// defines it: the client id and the secret are each encoded with the
+    /// `application/x-www-form-urlencoded` algorithm (Appendix B) *before* they are joined with `:`
+    /// and base64-encoded. A server decodes them the same way, so a secret holding `+`, `%`, `:`,
+    /// `/` or a space arrives intact; sent raw, such a secret is refused (`invalid_client`) by every
+    /// server that follows the RFC. (Alphanumeric ids and secrets, such as Bitbucket's, are
+    /// unchanged by the encoding.)
+    ///
+    /// Every byte but `A-Z a-z 0-9 - . _ ~` is percent-encoded, a space as `%20`: form decoders read
+    /// `%20` as a space, while a `+` would be read as a plus by servers that only percent-decode.
+    ///
+    /// ```
+    /// # use bitbucket_password_grant::token;
+    /// let client = token::ClientCredentials::basic("my client", "s3cr+t%2F:/ x");
+    /// // base64("my%20client:s3cr%2Bt%252F%3A%2F%20x")
+    /// assert_eq!(client.basic_authorization(), "Basic bXklMjBjbGllbnQ6czNjciUyQnQlMjUyRiUzQSUyRiUyMHg=");
+    /// let plain = token::ClientCredentials::basic("key", "secret");
+    /// assert_eq!(plain.basic_authorization(), "Basic a2V5OnNlY3JldA=="); // base64("key:secret")
+    /// ```
+    pub fn basic_authorization(&self) -> String {
+        let pair = format!("{}:{}", form_encode(self.client_id), form_encode(self.client_secret));
+        format!("Basic {}", base64(pair.as_bytes()))
+    }
+}
+
+/// `value` with every byte but `A-Z a-z 0-9 - . _ ~` percent-encoded (RFC 6749 Appendix B).
+fn form_encode(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// Standard base64 with padding (RFC 4648 §4), as HTTP Basic uses it.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 impl fmt::Debug for ClientCredentials<'_> {
@@ -280,26 +337,34 @@ pub enum TokenError {
     },
 }
 
-impl fmt::Display for TokenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl TokenError {
+    /// The error in a sentence about `request` ("the revocation request", "the API call"): the
+    /// same words as `Display`, which speaks of "the token request".
+    ///
+    /// ```
+    /// # use bitbucket_password_grant::token::TokenError;
+    /// let error = TokenError::NoResponse { timed_out: true, connect: false, message: "after 10 s".into() };
+    /// assert_eq!(error.to_string(), "the token request timed out: after 10 s");
+    /// assert_eq!(error.describe("the revocation request"), "the revocation request timed out: after 10 s");
+    /// ```
+    pub fn describe(&self, request: &str) -> String {
         match self {
             TokenError::Refused(e) => {
-                write!(f, "the authorization server refused (HTTP {}): {}", e.status, e.error)?;
-                if let Some(description) = &e.error_description {
-                    write!(f, ": {description}")?;
-                }
-                Ok(())
+                let description = e.error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+                format!("the authorization server refused (HTTP {}): {}{description}", e.status, e.error)
             }
-            TokenError::NoResponse { timed_out: true, message, .. } => {
-                write!(f, "the token request timed out: {message}")
-            }
-            TokenError::NoResponse { message, .. } => {
-                write!(f, "the token request did not complete: {message}")
-            }
+            TokenError::NoResponse { timed_out: true, message, .. } => format!("{request} timed out: {message}"),
+            TokenError::NoResponse { message, .. } => format!("{request} did not complete: {message}"),
             TokenError::UnexpectedResponse { status, problem, .. } => {
-                write!(f, "unexpected answer from the token endpoint (HTTP {status}): {problem}")
+                format!("unexpected answer to {request} (HTTP {status}): {problem}")
             }
         }
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe("the token request"))
     }
 }
 
@@ -484,7 +549,8 @@ pub async fn request_token(
 
 /// Step 1: the token request, not yet sent.
 ///
-/// `POST {token_url}` with `Authorization: Basic base64(client_id:client_secret)` (or, with
+/// `POST {token_url}` with `Authorization: Basic base64(client_id:client_secret)`, each of the
+/// two form-urlencoded first (see [`ClientCredentials::basic_authorization`]) (or, with
 /// [`ClientAuth::Post`], `client_id` and `client_secret` added to the form), `Accept:
 /// application/json` and the form as an `application/x-www-form-urlencoded` body.
 pub fn build_token_request(
@@ -495,7 +561,7 @@ pub fn build_token_request(
 ) -> Result<reqwest::Request, TokenError> {
     let request = http.post(token_url).header(reqwest::header::ACCEPT, "application/json");
     let request = match client.auth {
-        ClientAuth::Basic => request.basic_auth(client.client_id, Some(client.client_secret)).form(form),
+        ClientAuth::Basic => request.header(reqwest::header::AUTHORIZATION, client.basic_authorization()).form(form),
         ClientAuth::Post => {
             let mut form = form.to_vec();
             form.extend([("client_id", client.client_id), ("client_secret", client.client_secret)]);

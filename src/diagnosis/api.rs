@@ -21,7 +21,7 @@ pub struct ApiDiagnosis {
 
 /// Explains a failed API call. `can_refresh` says whether a refresh token is at hand.
 pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool, server: &AuthorizationServer) -> ApiDiagnosis {
-    let bitbucket = server.speaks_bitbucket();
+    let bitbucket = server.is_bitbucket();
     let renew = if can_refresh {
         "Use \"Refresh the access token\" below to get a new one without signing in again."
     } else {
@@ -36,12 +36,15 @@ pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool, server: &Aut
                 details.push(("detail".into(), crate::bitbucket::pretty(detail)));
             }
             match status {
-                401 if message.contains("expired") => (
+                401 if message.contains("expired") && bitbucket => (
                     format!(
                         "{call} was answered with HTTP 401: the access token has expired (Bitbucket's last two hours)."
                     ),
                     renew.to_owned(),
                 ),
+                401 if message.contains("expired") => {
+                    (format!("{call} was answered with HTTP 401: the access token has expired."), renew.to_owned())
+                }
                 401 if bitbucket => (
                     format!("{call} was answered with HTTP 401: the API did not accept the access token."),
                     format!("Since 2026 Bitbucket accepts tokens only in the Authorization: Bearer header. {renew}"),
@@ -53,7 +56,7 @@ pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool, server: &Aut
                 403 => {
                     let list = |key: &str| scope_list(detail.as_ref(), key);
                     match (list("required"), list("granted")) {
-                        (Some(required), Some(granted)) => (
+                        (Some(required), Some(granted)) if bitbucket => (
                             format!(
                                 "{call} was answered with HTTP 403: the token lacks a scope. Required: {required}; \
                                  granted: {granted}."
@@ -64,7 +67,10 @@ pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool, server: &Aut
                         ),
                         _ => (
                             format!("{call} was answered with HTTP 403: {message}"),
-                            "Check the consumer's permissions and the account's access.".to_owned(),
+                            format!(
+                                "Check the {}'s permissions (scopes) and the account's access.",
+                                server.client_word()
+                            ),
                         ),
                     }
                 }
@@ -102,19 +108,22 @@ pub fn api_failure(call: &str, error: &ApiError, can_refresh: bool, server: &Aut
         {
             details.push(("What happened".into(), message.clone()));
             let problem = tls_problem(message).unwrap_or_default();
-            (format!("{call}: {problem}, so the token was not sent."), format!("{TLS_FIX} Check apiUrl."))
+            (
+                format!("{call}: {problem}, so the token was not sent."),
+                format!("{TLS_FIX} Check {}.", server.user_setting()),
+            )
         }
         ApiError::Transport(TokenError::NoResponse { timed_out, message, .. }) => {
             details.push(("What happened".into(), message.clone()));
             let what = if *timed_out { "did not answer in time" } else { "could not be reached" };
-            (format!("{call}: the API {what}."), "Check apiUrl and try again later.".to_owned())
+            (format!("{call}: the API {what}."), format!("Check {} and try again later.", server.user_setting()))
         }
         ApiError::Transport(TokenError::UnexpectedResponse { status, problem, excerpt }) => {
             details.push(("HTTP status".into(), status.to_string()));
             details.push(("Start of the answer".into(), excerpt.clone()));
             (
                 format!("{call} gave an answer that could not be understood: {problem}."),
-                "Check that apiUrl points at the REST API.".to_owned(),
+                format!("Check that {} points at an API that answers JSON.", server.user_setting()),
             )
         }
         ApiError::Transport(TokenError::Refused(e)) => {
@@ -171,7 +180,7 @@ mod tests {
 
     fn bitbucket() -> AuthorizationServer {
         let base = url::Url::parse("https://auth.example").unwrap();
-        AuthorizationServer::new(Kind::BitbucketOrg, &base, String::new(), base.clone())
+        AuthorizationServer::bitbucket(Kind::BitbucketOrg, &base, String::new(), base.clone())
     }
 
     #[test]

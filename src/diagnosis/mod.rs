@@ -10,9 +10,11 @@ use crate::grant::Grant;
 use crate::token::{ClientAuth, OAuthError, TokenError};
 
 mod api;
+mod authorization;
 mod tls;
 
 pub use api::{ApiDiagnosis, api_failure};
+pub use authorization::{Sent, authorization_error};
 use tls::{TLS_FIX, tls_problem};
 
 /// The callback URL a consumer needs for this app's authorization code grant.
@@ -91,14 +93,14 @@ pub fn token_failure(grant: Grant, endpoint: &str, error: &TokenError, server: &
                 "{answered} A connection was made, but {}, so the app stopped before sending anything.",
                 tls_problem(message).unwrap_or_default()
             ),
-            &format!("{TLS_FIX} Check the token endpoint ({}).", endpoint_setting(server)),
+            &format!("{TLS_FIX} Check the token endpoint ({}).", server.token_setting()),
         )
         .detail("What happened", message.clone()),
         TokenError::NoResponse { message, .. } => Explanation::new(
             StatusCode::BAD_GATEWAY,
             "The token endpoint cannot be reached",
             &format!("{answered} No connection could be made, or it broke before the answer was complete."),
-            &format!("Check that the server is up, and the token endpoint ({}).", endpoint_setting(server)),
+            &format!("Check that the server is up, and the token endpoint ({}).", server.token_setting()),
         )
         .detail("What happened", message.clone()),
     };
@@ -107,15 +109,6 @@ pub fn token_failure(grant: Grant, endpoint: &str, error: &TokenError, server: &
     match status {
         Some(status) => page.detail("HTTP status from the token endpoint", status.to_string()),
         None => page,
-    }
-}
-
-/// Where the token endpoint comes from, for advice: the setting to check.
-fn endpoint_setting(server: &AuthorizationServer) -> &'static str {
-    match server.token.found {
-        Found::Discovered => "issuer, or tokenUrl to override what discovery found",
-        Found::Configured => "tokenUrl in config.json, or OAUTH_TOKEN_URL",
-        Found::BitbucketDefaults | Found::Sandbox => "bitbucketUrl in config.json, or BITBUCKET_URL",
     }
 }
 
@@ -157,26 +150,59 @@ fn client_auth_words(server: &AuthorizationServer) -> &'static str {
 
 fn refused(grant: Grant, e: &OAuthError, server: &AuthorizationServer, answered: &str) -> Explanation {
     let description = e.error_description.as_deref().unwrap_or("");
+    let bitbucket = server.is_bitbucket();
+    let client = server.client_word();
     let page = if e.status == 429 {
         rate_limited(server, answered)
-    } else if e.error == "invalid_client" || e.error == "unauthorized_client" {
-        let fix = if server.speaks_bitbucket() {
-            "Operator: check consumerKey and consumerSecret in config.json (or BITBUCKET_CONSUMER_KEY and \
-             BITBUCKET_CONSUMER_SECRET) against the consumer's settings in Bitbucket, then restart the app."
+    } else if e.error == "invalid_client" || (bitbucket && e.error == "unauthorized_client") {
+        // RFC 6749 §5.2: invalid_client is a failed client authentication. Bitbucket answers a
+        // wrong consumer key or secret with unauthorized_client instead (shared/BITBUCKET.md).
+        let fix = if bitbucket {
+            format!(
+                "Operator: check {} against the consumer's settings in Bitbucket, then restart the app.",
+                server.credentials_setting()
+            )
         } else {
-            "Operator: check consumerKey and consumerSecret in config.json (or BITBUCKET_CONSUMER_KEY and \
-             BITBUCKET_CONSUMER_SECRET) against the client registered at the server, and how it must \
-             authenticate (clientAuth: basic or post), then restart the app."
+            format!(
+                "Operator: check {} against the client registered at {}, and how it must authenticate there: \
+                 its token endpoint authentication method, client_secret_basic or client_secret_post, is \
+                 clientAuth basic or post here (OAUTH_CLIENT_AUTH). Then restart the app.",
+                server.credentials_setting(),
+                server.name()
+            )
         };
         Explanation::new(
             StatusCode::BAD_GATEWAY,
-            "The authorization server refused this app's consumer",
+            &format!("The authorization server refused this app's {client}"),
             &format!(
-                "{answered} It did not accept the client credentials this app sent (the consumer key and \
+                "{answered} It did not accept the client credentials this app sent (the {client}'s id and \
                  secret, {}), so it never looked at the rest of the request.",
                 client_auth_words(server)
             ),
-            fix,
+            &fix,
+        )
+    } else if e.error == "unauthorized_client" {
+        Explanation::new(
+            StatusCode::BAD_GATEWAY,
+            &format!("This client may not use the {}", grant.name()),
+            &format!(
+                "{answered} It answered unauthorized_client (RFC 6749 §5.2): the client authenticated, but the \
+                 server does not allow it to use grant_type={}. Nothing is wrong with {}.",
+                grant.grant_type(),
+                match grant {
+                    Grant::Password => "the username or the password",
+                    Grant::AuthorizationCode => "the code",
+                    Grant::RefreshToken => "the refresh token",
+                    Grant::ClientCredentials => "the request",
+                }
+            ),
+            &format!(
+                "Operator: at {}, allow the grant type {} for this client (its registered grant types), or use \
+                 a grant it is allowed{}.",
+                server.name(),
+                grant.grant_type(),
+                offered_grants(server)
+            ),
         )
     } else if description.contains("marked as \"public\"") {
         Explanation::new(
@@ -213,10 +239,7 @@ fn refused(grant: Grant, e: &OAuthError, server: &AuthorizationServer, answered:
             &format!(
                 "Use a grant this server offers{}, point the app at a server that offers this one, or use the \
                  built-in sandbox (\"sandbox\": true in config.json).",
-                match &server.grant_types_supported {
-                    Some(grants) => format!(" (its metadata lists: {})", grants.join(", ")),
-                    None => String::new(),
-                }
+                offered_grants(server)
             ),
         )
     } else if e.error == "invalid_scope" {
@@ -224,9 +247,11 @@ fn refused(grant: Grant, e: &OAuthError, server: &AuthorizationServer, answered:
             StatusCode::BAD_GATEWAY,
             "The server does not grant the scopes asked for",
             &format!(
-                "{answered} It answered invalid_scope: a scope in the request is unknown to it, or not allowed for this client."
+                "{answered} It answered invalid_scope (RFC 6749 §5.2): a scope in the request is unknown to it, \
+                 malformed, or more than this client may have."
             ),
-            "Set scope (config.json) or OAUTH_SCOPE to scopes this server offers for this client, then restart.",
+            "Set scope in config.json (or OAUTH_SCOPE) to scopes this server offers and allows this client, then \
+             restart; or allow the scope for the client at the server.",
         )
     } else if e.status >= 500 {
         Explanation::new(
@@ -241,9 +266,23 @@ fn refused(grant: Grant, e: &OAuthError, server: &AuthorizationServer, answered:
     oauth_details(page, e)
 }
 
-/// A refusal that is about the grant itself: the password, the code, the refresh token.
+/// ", its metadata lists: …" when the server's metadata says which grants it offers.
+fn offered_grants(server: &AuthorizationServer) -> String {
+    match &server.grant_types_supported {
+        Some(grants) => format!(" (its metadata lists: {})", grants.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// A refusal that is about the grant itself: the password, the code, the refresh token; and a
+/// request the server found malformed (`invalid_request`).
 fn refused_for_grant(grant: Grant, e: &OAuthError, server: &AuthorizationServer, answered: &str) -> Explanation {
     let sandbox = server.is_sandbox();
+    let bitbucket = server.is_bitbucket();
+    let said = match &e.error_description {
+        Some(description) => format!("It answered {}: \"{description}\".", e.error),
+        None => format!("It answered {}, with no description.", e.error),
+    };
     match grant {
         Grant::Password if server.password_refusal_is_removal(e) => {
             let who = if sandbox {
@@ -266,7 +305,7 @@ fn refused_for_grant(grant: Grant, e: &OAuthError, server: &AuthorizationServer,
                  passwords is a scoped API token, sent as HTTP Basic email:token (that is not OAuth).",
             )
         }
-        Grant::Password => Explanation::new(
+        Grant::Password if bitbucket => Explanation::new(
             StatusCode::FORBIDDEN,
             "The authorization server refused these credentials",
             &format!("{answered} It did not accept the username and password, so no access token was issued."),
@@ -281,22 +320,54 @@ fn refused_for_grant(grant: Grant, e: &OAuthError, server: &AuthorizationServer,
                  sign-on cannot use this grant at all."
             },
         ),
+        Grant::Password => {
+            let code = if e.error == "invalid_grant" {
+                "invalid_grant is RFC 6749 §5.2's answer to a wrong username or password.".to_owned()
+            } else {
+                format!(
+                    "RFC 6749 §5.2 names a wrong username or password invalid_grant; this server says {} \
+                     instead, which some servers use for wrong credentials too: its description tells which.",
+                    e.error
+                )
+            };
+            Explanation::new(
+                StatusCode::FORBIDDEN,
+                "The authorization server refused these credentials",
+                &format!("{answered} {said} {code} No access token was issued."),
+                "Check the username and password and try again. An account with two-step verification or single \
+                 sign-on cannot use this grant at all (there is nowhere to type the second factor): use the \
+                 authorization code grant for it.",
+            )
+        }
+        Grant::AuthorizationCode if e.error == "invalid_request" && !bitbucket => Explanation::new(
+            StatusCode::BAD_GATEWAY,
+            "The server found the code exchange incomplete",
+            &format!(
+                "{answered} {said} invalid_request (RFC 6749 §5.2) means the request lacks a parameter the server \
+                 wants, or repeats one. The app sent the code, the redirect_uri of the authorization request \
+                 and, with PKCE on, the code_verifier."
+            ),
+            "The description names what is missing. The usual settings: callbackUrl (OAUTH_CALLBACK_URL), the \
+             redirect_uri, which must equal one registered for the client at the server; pkce (OAUTH_PKCE), \
+             which the server may require.",
+        ),
         Grant::AuthorizationCode => Explanation::new(
             StatusCode::BAD_REQUEST,
             "The authorization code was refused",
             &format!(
-                "{answered} A code can be exchanged once, within minutes, by the consumer it was issued to, \
+                "{answered} {said} A code can be exchanged once, within minutes, by the {} it was issued to, \
                  with the same redirect_uri as the authorization request and, when a PKCE challenge was sent, \
-                 the matching code_verifier. Reloading the callback page replays a used code."
+                 the matching code_verifier. Reloading the callback page replays a used code.",
+                server.client_word()
             ),
             "Start the sign-in again from the start page.",
         ),
-        Grant::RefreshToken if !server.speaks_bitbucket() => Explanation::new(
+        Grant::RefreshToken if !bitbucket => Explanation::new(
             StatusCode::BAD_REQUEST,
             "The refresh token was refused",
             &format!(
-                "{answered} The server no longer accepts this refresh token: it expired, was revoked (on many \
-                 servers revoking any token of a sign-in revokes them all), or was replaced by a newer one \
+                "{answered} {said} The server no longer accepts this refresh token: it expired, was revoked (on \
+                 many servers revoking any token of a sign-in revokes them all), or was replaced by a newer one \
                  if the server rotates refresh tokens."
             ),
             "Keep the newest refresh token the server gave. To recover, sign in again to get a fresh pair.",
@@ -314,18 +385,19 @@ fn refused_for_grant(grant: Grant, e: &OAuthError, server: &AuthorizationServer,
         Grant::ClientCredentials => Explanation::new(
             StatusCode::BAD_GATEWAY,
             "The authorization server refused the client credentials grant",
-            &format!("{answered} It did not issue a token to this consumer."),
-            if server.speaks_bitbucket() {
+            &format!("{answered} {said} It did not issue a token to this {}.", server.client_word()),
+            if bitbucket {
                 "Check that the consumer is private and has the permissions (scopes) the app needs."
             } else {
-                "Check that this client may use the client credentials grant at the server, and the scopes it asks for."
+                "Check that this client may use the client credentials grant at the server, and the scopes it asks \
+                 for (scope, OAUTH_SCOPE)."
             },
         ),
     }
 }
 
 fn rate_limited(server: &AuthorizationServer, answered: &str) -> Explanation {
-    let (title, limit) = if server.speaks_bitbucket() {
+    let (title, limit) = if server.is_bitbucket() {
         (
             "Bitbucket's rate limit was reached",
             " Bitbucket allows about 1,000 API requests an hour per consumer, counted over a rolling hour.",
@@ -342,7 +414,7 @@ fn rate_limited(server: &AuthorizationServer, answered: &str) -> Explanation {
 }
 
 fn unexpected(status: u16, problem: &str, server: &AuthorizationServer, answered: &str) -> Explanation {
-    let setting = endpoint_setting(server);
+    let setting = server.token_setting();
     let page = if status == 429 {
         rate_limited(server, answered)
     } else if status == 410 {
@@ -350,14 +422,14 @@ fn unexpected(status: u16, problem: &str, server: &AuthorizationServer, answered
             StatusCode::BAD_GATEWAY,
             "This endpoint has been removed",
             &format!("{answered} HTTP 410 Gone: the server removed this address for good."),
-            &if server.speaks_bitbucket() {
+            &if server.is_bitbucket() {
                 "Check bitbucketUrl; Bitbucket's token endpoint is /site/oauth2/access_token.".to_owned()
             } else {
                 format!("Check the token endpoint ({setting}).")
             },
         )
     } else if problem.contains("HTML page") {
-        let who = if server.speaks_bitbucket() {
+        let who = if server.is_bitbucket() {
             "Bitbucket does this when the client is not authenticated with HTTP Basic, and any server does it"
         } else {
             "A server does this"
@@ -404,12 +476,13 @@ pub fn revocation_failure(endpoint: &str, error: &TokenError, server: &Authoriza
         status,
         title,
         &format!(
-            "The revocation request (RFC 7009) to {endpoint} failed: {error}. RFC 7009 §2.2 has the server answer \
+            "The revocation request (RFC 7009) to {endpoint} failed: {}. RFC 7009 §2.2 has the server answer \
              200 for any token, valid or not, so a refusal is about the request itself: most often the client's \
              authentication (the app sent its credentials {}).",
+            error.describe("the revocation request"),
             client_auth_words(server)
         ),
-        "Check the client's credentials and clientAuth, and the server's log.",
+        &format!("Check {} and clientAuth, and the server's log.", server.credentials_setting()),
     )
     .detail("Revocation endpoint", format!("POST {endpoint}"));
     match error {
@@ -434,7 +507,11 @@ mod tests {
 
     fn server(kind: Kind) -> AuthorizationServer {
         let base = url::Url::parse("https://auth.example").unwrap();
-        AuthorizationServer::new(kind, &base, String::new(), base.clone())
+        let mut server = AuthorizationServer::bitbucket(kind, &base, String::new(), base.clone());
+        if kind == Kind::Standard {
+            (server.bitbucket_api, server.user, server.authorize) = (None, None, None);
+        }
+        server
     }
 
     fn bitbucket() -> AuthorizationServer {
@@ -459,18 +536,48 @@ mod tests {
     #[test]
     fn bitbucket_answer_means_removal_except_from_a_sandbox_that_takes_passwords() {
         let answer = refusal(401, "invalid_request", "Invalid resource owner username/password");
-        let elsewhere = &server(Kind::Other);
+        let elsewhere = &server(Kind::BitbucketPaths);
+        let standard = &server(Kind::Standard);
         let open_sandbox = &server(Kind::Sandbox { password_grant: true });
         let closed_sandbox = &server(Kind::Sandbox { password_grant: false });
         let title = |server| token_failure(Grant::Password, "u", &answer, server).title;
         assert_eq!(title(elsewhere), "bitbucket.org no longer accepts the password grant");
         assert_eq!(title(closed_sandbox), "bitbucket.org no longer accepts the password grant");
         assert_eq!(title(open_sandbox), "The authorization server refused these credentials");
-        let standard = refusal(400, "invalid_grant", "Bad credentials");
+        // A standard server's refusal is its own, even in Bitbucket's words.
+        assert_eq!(title(standard), "The authorization server refused these credentials");
+        let wrong = refusal(400, "invalid_grant", "Bad credentials");
         assert_eq!(
-            token_failure(Grant::Password, "u", &standard, elsewhere).title,
+            token_failure(Grant::Password, "u", &wrong, elsewhere).title,
             "The authorization server refused these credentials"
         );
+    }
+
+    #[test]
+    fn every_token_endpoint_error_code_gets_its_own_diagnosis_for_a_standard_server() {
+        let standard = &server(Kind::Standard);
+        let page = |grant, code: &str| token_failure(grant, "u", &refusal(400, code, "d"), standard);
+        let cases = [
+            (Grant::Password, "invalid_request", "refused these credentials"),
+            (Grant::Password, "invalid_grant", "refused these credentials"),
+            (Grant::Password, "invalid_client", "refused this app's client"),
+            (Grant::Password, "unauthorized_client", "This client may not use the password grant"),
+            (Grant::Password, "unsupported_grant_type", "does not offer the password grant"),
+            (Grant::Password, "invalid_scope", "does not grant the scopes"),
+            (Grant::AuthorizationCode, "invalid_request", "code exchange incomplete"),
+            (Grant::AuthorizationCode, "invalid_grant", "authorization code was refused"),
+            (Grant::RefreshToken, "invalid_grant", "refresh token was refused"),
+            (Grant::ClientCredentials, "unauthorized_client", "may not use the client credentials grant"),
+        ];
+        for (grant, code, title) in cases {
+            let page = page(grant, code);
+            assert!(page.title.contains(title), "{grant:?} {code}: {}", page.title);
+            let text = format!("{} {} {}", page.title, page.summary, page.fix);
+            assert!(!text.contains("Bitbucket") && !text.contains("consumer's settings"), "{code}: {text}");
+        }
+        let unauthorized = page(Grant::Password, "unauthorized_client");
+        assert!(!unauthorized.summary.contains("never looked"), "{}", unauthorized.summary);
+        assert!(unauthorized.fix.contains("allow the grant type password"), "{}", unauthorized.fix);
     }
 
     #[test]

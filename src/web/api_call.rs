@@ -66,10 +66,11 @@ async fn steps(
         }
         (call, _) => {
             let offered = call.and_then(SampleCall::from_path).filter(|c| state.0.layout.calls.contains(c));
-            let Some(call) = offered else {
-                return Err(AppError::BadRequest("That is not one of the sample calls this page offers."));
+            let step = match offered {
+                Some(call) => state.call_api(call, token, false, &scrubber).await,
+                None => None,
             };
-            state.call_api(call, token, false, &scrubber).await
+            step.ok_or(AppError::BadRequest("That is not one of the sample calls this page offers."))?
         }
     };
     let html = if headers.get("x-fragment").is_some_and(|v| v == "1") {

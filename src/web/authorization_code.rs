@@ -21,6 +21,8 @@ use super::error::{AppError, CallbackProblem};
 use super::result::{Issued, show_token};
 use super::state_cookie::clear_cookie;
 use super::views::AuthorizationSteps;
+use crate::authorization_server::Role;
+use crate::diagnosis;
 use crate::exchange::Field;
 use crate::grant::Grant;
 use crate::pkce;
@@ -44,6 +46,9 @@ pub(super) async fn start_authorization(
             .case
             .map(|case| format!("?case={}", url::form_urlencoded::byte_serialize(case.as_bytes()).collect::<String>()));
         return Redirect::to(&format!("{origin}/authorize{}", query.unwrap_or_default())).into_response();
+    }
+    if state.0.server.authorize.is_none() {
+        return AppError::Absent(Role::Authorize).into_response();
     }
     let case = state.case(start.case.as_deref());
     let csrf_state = crate::random_token();
@@ -76,10 +81,7 @@ struct AuthorizationRequest<'a> {
 impl AuthorizationRequest<'_> {
     /// The `redirect_uri`: the configured callback, or (sandbox mode) this origin's.
     fn redirect_uri(&self) -> String {
-        match &self.state.0.callback_url {
-            Some(callback) => callback.clone(),
-            None => format!("http://{}/oauth-callback", self.host),
-        }
+        redirect_uri_for(self.state, self.host)
     }
 
     /// Each parameter, in order, with what it is for.
@@ -119,9 +121,18 @@ impl AuthorizationRequest<'_> {
         for (name, value, _) in self.parameters() {
             query.append_pair(name, &value);
         }
-        let authorize = &self.state.0.server.authorize.url;
+        let authorize = self.state.0.server.authorize.as_ref().map_or("", |a| a.url.as_str());
         let separator = if authorize.contains('?') { '&' } else { '?' };
         format!("{authorize}{separator}{}", query.finish())
+    }
+}
+
+/// The `redirect_uri` for a browser on `host`: the configured callback, or (sandbox mode) that
+/// origin's.
+fn redirect_uri_for(state: &AppState, host: &str) -> String {
+    match &state.0.callback_url {
+        Some(callback) => callback.clone(),
+        None => format!("http://{host}/oauth-callback"),
     }
 }
 
@@ -233,7 +244,13 @@ async fn finish_authorization(
         return if error == "access_denied" {
             problem(CallbackProblem::Denied { description, scope: state.scope().map(str::to_owned) })
         } else {
-            problem(CallbackProblem::Error { error, description })
+            let sent = diagnosis::Sent {
+                scope: state.scope(),
+                pkce: state.0.settings.pkce,
+                redirect_uri: &redirect_uri_for(state, host),
+            };
+            let explanation = diagnosis::authorization_error(&error, description.as_deref(), &state.0.server, sent);
+            Err(AppError::Explained(Box::new(explanation)))
         };
     }
     let Some(returned_state) = params.state else {

@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::views::Layout;
+use crate::authorization_server::Role;
 use crate::diagnosis::Explanation;
 use crate::exchange::Exchange;
 use crate::grant::Grant;
@@ -60,6 +61,14 @@ pub enum AppError {
     /// 429: too many failed credential attempts from this client; retry after so many seconds.
     #[error("too many failed attempts; retry after {0} s")]
     TooManyAttempts(u64),
+    /// 404: the server lacks the endpoint this needs (a standard server without an authorization or
+    /// revocation endpoint); the page names the setting that adds it.
+    #[error("the server has no {}", .0.name())]
+    Absent(Role),
+    /// The status the explanation carries: an answer explained by [`crate::diagnosis`], such as an
+    /// error the authorization server sent the browser back with (RFC 6749 §4.1.2.1).
+    #[error("{}", .0.title)]
+    Explained(Box<Explanation>),
     /// 400: a form that is not what the app's own pages send.
     #[error("bad request: {0}")]
     BadRequest(&'static str),
@@ -78,8 +87,6 @@ pub enum CallbackProblem {
         /// The scopes the app asked for, if any.
         scope: Option<String>,
     },
-    /// 400: another `error` from the authorization server (RFC 6749 §4.1.2.1).
-    Error { error: String, description: Option<String> },
     /// 400: no `code`, `state` or `error` at all: someone opened the address directly.
     Empty,
     /// 400: no `state` parameter.
@@ -230,6 +237,17 @@ impl AppError {
                  Successful sign-ins do not count.",
                 &format!("Wait {seconds} seconds, then try again."),
             ),
+            AppError::Absent(role) => Explanation::new(
+                StatusCode::NOT_FOUND,
+                &format!("This server has no {}", role.name().to_lowercase()),
+                &format!(
+                    "Neither the settings nor the server's metadata name one, so there is {}. The app never borrows \
+                     an endpoint from another server.",
+                    role.without()
+                ),
+                &format!("If the server has one, set {} and restart the app.", role.setting()),
+            ),
+            AppError::Explained(explanation) => (**explanation).clone(),
             AppError::BadRequest(message) => Explanation::new(
                 StatusCode::BAD_REQUEST,
                 "Bad request",
@@ -281,17 +299,6 @@ fn callback_page(problem: &CallbackProblem) -> Explanation {
                  OAUTH_SCOPE, such as \"openid profile email\"), restart, and sign in again.",
             )
             .detail("error", "access_denied")
-        }
-        CallbackProblem::Error { error, description } => {
-            let page = bad(
-                "The authorization server reported an error",
-                "The browser came back to /oauth-callback with an error instead of a code (RFC 6749 §4.1.2.1).",
-            )
-            .detail("error", error.clone());
-            match description {
-                Some(description) => page.detail("error_description", description.clone()),
-                None => page,
-            }
         }
         CallbackProblem::Empty => bad(
             "Nothing to do here yet",

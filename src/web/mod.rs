@@ -117,6 +117,15 @@ impl AppState {
             _ => None,
         };
         let server = AuthorizationServer::from_settings(&settings, local_addr, discovered)?;
+        for note in server.discovery.iter().flat_map(|d| &d.notes) {
+            tracing::warn!("discovery: {note}");
+        }
+        if server.kind == authorization_server::Kind::Standard
+            && (settings.bitbucket_url.as_str() != "https://bitbucket.org/"
+                || settings.api_url.as_str() != "https://api.bitbucket.org/")
+        {
+            tracing::warn!("bitbucketUrl and apiUrl are not used: the server is known by its issuer or endpoints");
+        }
         let callback_url = match (&settings.callback_url, settings.sandbox) {
             (Some(url), _) => Some(url.to_string()),
             (None, true) => None,
@@ -197,8 +206,9 @@ impl AppState {
         scrubber: &Scrubber,
     ) -> Result<(Exchange, TokenResponse), AppError> {
         let server = &self.0.server;
+        let names = server.snippet_names();
         let (exchange, result) =
-            exchange::token_request(&self.0.http, &server.token.url, &self.client(case), grant, fields).await;
+            exchange::token_request(&self.0.http, &server.token.url, &self.client(case), names, grant, fields).await;
         match result {
             Ok(token) => Ok((exchange, token)),
             Err(error) => {
@@ -216,13 +226,23 @@ impl AppState {
         }
     }
 
-    /// Makes one of the sample API calls (recording it) and explains a failure.
-    async fn call_api(&self, call: SampleCall, access_token: &str, can_refresh: bool, scrubber: &Scrubber) -> ApiStep {
-        let url = match (call, &self.0.server.bitbucket_api) {
-            (SampleCall::User, _) | (_, None) => self.0.server.user.url.clone(),
+    /// Makes one of the sample API calls (recording it) and explains a failure. The token goes
+    /// only where the server's description says: Bitbucket's API, or the user call the user
+    /// configured or the issuing server named. `None`: the server has no such call.
+    async fn call_api(
+        &self,
+        call: SampleCall,
+        access_token: &str,
+        can_refresh: bool,
+        scrubber: &Scrubber,
+    ) -> Option<ApiStep> {
+        let server = &self.0.server;
+        let url = match (call, &server.bitbucket_api) {
+            (SampleCall::User, _) => server.user.as_ref()?.url.clone(),
             (_, Some(api)) => join(api, call.path()),
+            (_, None) => return None,
         };
-        self.call_api_at(url, call == SampleCall::User, access_token, can_refresh, scrubber).await
+        Some(self.call_api_at(url, call == SampleCall::User, access_token, can_refresh, scrubber).await)
     }
 
     /// Calls `GET {url}` with the token (recording it) and explains a failure; `names_the_user`
@@ -239,7 +259,7 @@ impl AppState {
         let (json, problem) = match result {
             Ok(json) => (Some(json), None),
             Err(error) => {
-                tracing::warn!(error = %scrubber.scrub(&error.to_string()), "sample API call failed");
+                tracing::warn!(error = %scrubber.scrub(&error.to_string()), "the API call failed");
                 let mut diagnosis = diagnosis::api_failure(&format!("GET {url}"), &error, can_refresh, &self.0.server);
                 diagnosis.summary = scrubber.scrub(&diagnosis.summary);
                 for (_, value) in &mut diagnosis.details {
@@ -248,7 +268,7 @@ impl AppState {
                 (None, Some(diagnosis))
             }
         };
-        ApiStep::new(names_the_user, exchange, json, problem)
+        ApiStep::new(names_the_user, self.0.server.is_bitbucket(), exchange, json, problem)
     }
 }
 

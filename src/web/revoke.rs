@@ -13,6 +13,7 @@ use super::AppState;
 use super::error::AppError;
 use super::form::{FormProblem, StrictForm, is_sendable_token};
 use super::views::RevokeTemplate;
+use crate::authorization_server::Role;
 use crate::bitbucket::SampleCall;
 use crate::diagnosis;
 use crate::exchange::{self, Field};
@@ -39,7 +40,7 @@ async fn steps(
     form: Result<StrictForm<RevokeForm>, FormProblem>,
 ) -> Result<Response, AppError> {
     let Some(endpoint) = state.0.server.revocation.as_ref().map(|e| e.url.clone()) else {
-        return Err(AppError::BadRequest("This authorization server has no revocation endpoint."));
+        return Err(AppError::Absent(Role::Revocation));
     };
     let Ok(StrictForm(form)) = form else {
         return Err(AppError::BadRequest("The revocation form could not be read."));
@@ -54,8 +55,14 @@ async fn steps(
     let case = state.case(form.case.as_deref());
     let scrubber = state.scrubber(case).secret(token);
     let fields = [Field::secret("token", token), Field::plain("token_type_hint", "access_token")];
-    let (revocation, result) =
-        exchange::revocation_request(&state.0.http, &endpoint, &state.client(case), &fields).await;
+    let (revocation, result) = exchange::revocation_request(
+        &state.0.http,
+        &endpoint,
+        &state.client(case),
+        state.0.server.snippet_names(),
+        &fields,
+    )
+    .await;
     if let Err(error) = result {
         let error = scrubber.token_error(error);
         let explanation = diagnosis::revocation_failure(&endpoint, &error, &state.0.server);

@@ -16,73 +16,131 @@ use crate::sandbox::{DEMO_PASSWORD, DEMO_USERNAME};
 use crate::secrets::partial;
 use crate::token::TokenResponse;
 
-/// What every page shows about where the app gets its tokens (see `templates/base.html`).
+/// What every page shows about where the app gets its tokens (see `templates/base.html`): every
+/// sentence about the server comes from its description ([`AuthorizationServer`]).
 #[derive(Clone, Debug)]
 pub struct Layout {
     /// True when the built-in sandbox stands in for Bitbucket.
     pub sandbox: bool,
+    /// True for bitbucket.org, the sandbox, or a server reached through Bitbucket's paths: the only
+    /// servers the pages speak of as Bitbucket.
+    pub bitbucket: bool,
+    /// The server in a sentence: "bitbucket.org", "the authorization server https://…".
+    pub server_name: String,
+    /// What the server calls the client: "consumer" (Bitbucket) or "client".
+    pub client_word: &'static str,
     /// The token endpoint the app calls.
     pub token_url: String,
-    /// The sample API call's URL.
-    pub api_url: String,
+    /// The user call's URL, when the server has one.
+    pub api_url: Option<String>,
     /// The config file in use.
     pub config_path: String,
     /// The server refuses the password grant (bitbucket.org, or the sandbox imitating it).
     pub password_grant_removed: bool,
+    /// What the server's metadata says of each grant: offered, not offered, or nothing.
+    pub grants_offered: Vec<(Grant, Option<bool>)>,
     /// What the start page says about each endpoint: its role, its URL, how it was found.
     pub endpoints: Vec<(&'static str, String, &'static str)>,
-    /// The issuer and its metadata document, when the endpoints were discovered.
-    pub discovered: Option<(String, String)>,
+    /// The endpoints the server lacks: role, what that means, the setting that adds it.
+    pub absent: Vec<(&'static str, &'static str, &'static str)>,
+    /// What discovery found, when the endpoints were discovered.
+    pub discovery: Option<DiscoveryView>,
     /// The server can revoke tokens: the result page offers "Revoke this token".
     pub can_revoke: bool,
     /// The sample calls offered on the result page.
     pub calls: Vec<SampleCall>,
     /// `GET /2.0/user` on the Bitbucket API (or the sandbox's), for the API-token example.
-    pub api_token_url: String,
+    pub api_token_url: Option<String>,
     /// The REST API's base, which the result page's explorer calls under.
     pub explorer_base: Option<String>,
-    /// The sign-in button's words: Bitbucket's name only when the server is Bitbucket-shaped.
-    pub sign_in_label: &'static str,
+    /// The sign-in button's words; `None` when the server has no authorization endpoint.
+    pub sign_in_label: Option<&'static str>,
+    /// The token endpoint's path, for the start page's steps.
+    pub token_path: String,
+    /// The user call's path, for the start page's steps.
+    pub user_path: Option<String>,
+    /// The authorization endpoint's URL, for the terms table.
+    pub authorize_url: Option<String>,
+}
+
+/// What the start page shows of discovery: the issuer, each metadata document read (its name and
+/// URL), and what discovery noticed (documents that disagree, documents not used).
+#[derive(Clone, Debug)]
+pub struct DiscoveryView {
+    pub issuer: String,
+    pub documents: Vec<(&'static str, String)>,
+    pub notes: Vec<String>,
 }
 
 impl Layout {
     /// What the pages say about `server`; `config_path` is the settings file in use.
     pub fn new(server: &AuthorizationServer, config_path: &std::path::Path) -> Layout {
+        let bitbucket = server.is_bitbucket();
+        let path = |url: &str| url::Url::parse(url).map(|u| u.path().to_owned()).unwrap_or_else(|_| url.to_owned());
         Layout {
             sandbox: server.is_sandbox(),
+            bitbucket,
+            server_name: server.name(),
+            client_word: server.client_word(),
             token_url: server.token.url.clone(),
-            api_url: server.user.url.clone(),
+            api_url: server.user.as_ref().map(|u| u.url.clone()),
             config_path: config_path.display().to_string(),
             password_grant_removed: server.refuses_password_grant(),
+            grants_offered: [Grant::AuthorizationCode, Grant::ClientCredentials, Grant::Password, Grant::RefreshToken]
+                .into_iter()
+                .map(|grant| (grant, server.offers_grant(grant.grant_type())))
+                .collect(),
             endpoints: [
                 Some(("Token endpoint", &server.token)),
-                Some(("Authorization endpoint", &server.authorize)),
-                Some(("User call", &server.user)),
+                server.authorize.as_ref().map(|a| ("Authorization endpoint", a)),
+                server.user.as_ref().map(|u| ("User call", u)),
                 server.revocation.as_ref().map(|r| ("Revocation endpoint", r)),
             ]
             .into_iter()
             .flatten()
             .map(|(role, endpoint)| (role, endpoint.url.clone(), endpoint.found.describe()))
             .collect(),
-            discovered: server.discovered.clone(),
+            absent: server.absent().into_iter().map(|role| (role.name(), role.without(), role.setting())).collect(),
+            discovery: server.discovery.as_ref().map(|d| DiscoveryView {
+                issuer: d.issuer.clone(),
+                documents: d.documents.iter().map(|(kind, url)| (kind.name(), url.clone())).collect(),
+                notes: d.notes.clone(),
+            }),
             can_revoke: server.revocation.is_some(),
-            calls: if server.bitbucket_api.is_some() { SampleCall::ALL.to_vec() } else { vec![SampleCall::User] },
-            sign_in_label: if server.speaks_bitbucket() {
-                "Sign in with Bitbucket"
-            } else {
-                "Sign in at the authorization server"
+            calls: match (&server.bitbucket_api, &server.user) {
+                (Some(_), _) => SampleCall::ALL.to_vec(),
+                (None, Some(_)) => vec![SampleCall::User],
+                (None, None) => Vec::new(),
             },
+            sign_in_label: server
+                .authorize
+                .as_ref()
+                .map(|_| if bitbucket { "Sign in with Bitbucket" } else { "Sign in at the authorization server" }),
             explorer_base: server.bitbucket_api.as_ref().map(|api| api.as_str().trim_end_matches('/').to_owned()),
-            api_token_url: match &server.bitbucket_api {
-                Some(api) => crate::settings::join(api, "/2.0/user"),
-                None => "https://api.bitbucket.org/2.0/user".to_owned(),
-            },
+            api_token_url: server.bitbucket_api.as_ref().map(|api| crate::settings::join(api, "/2.0/user")),
+            token_path: path(&server.token.url),
+            user_path: server.user.as_ref().map(|u| path(&u.url)),
+            authorize_url: server.authorize.as_ref().map(|a| a.url.clone()),
         }
     }
 
     /// The demo credentials to type, in sandbox mode.
     pub fn demo_credentials(&self) -> Option<(&'static str, &'static str)> {
         self.sandbox.then_some((DEMO_USERNAME, DEMO_PASSWORD))
+    }
+
+    /// What the start page's table says of `grant` on this server.
+    pub fn grant_here(&self, grant: Grant) -> &'static str {
+        let offered = self.grants_offered.iter().find(|(g, _)| *g == grant).and_then(|(_, offered)| *offered);
+        match (self.bitbucket, grant, offered) {
+            (true, Grant::AuthorizationCode, _) => "Works",
+            (true, Grant::ClientCredentials, _) => "Works, private consumers only",
+            (true, Grant::Password, _) => "Refused since 2022-03-01",
+            (true, Grant::RefreshToken, _) => "Works; refresh tokens rotate",
+            (false, _, Some(true)) => "Offered (its metadata lists it)",
+            (false, _, Some(false)) => "Not listed in its metadata",
+            (false, _, None) => "Its metadata does not say: try it",
+        }
     }
 }
 
@@ -108,9 +166,9 @@ impl<'a> IndexTemplate<'a> {
         SandboxCase::ALL
     }
 
-    /// Where the API-token example calls.
+    /// Where the API-token example calls (Bitbucket's API, or the sandbox's).
     pub fn api_token_url(&self) -> String {
-        self.layout.api_token_url.clone()
+        self.layout.api_token_url.clone().unwrap_or_else(|| "https://api.bitbucket.org/2.0/user".to_owned())
     }
 }
 
@@ -196,15 +254,17 @@ pub struct ApiStep {
 }
 
 impl ApiStep {
-    /// Sorts an answer into what the page shows: an account when the call names the user.
+    /// Sorts an answer into what the page shows: an account when the call names the user (in
+    /// Bitbucket's fields, or OpenID Connect's claims).
     pub fn new(
         names_the_user: bool,
+        bitbucket: bool,
         exchange: Exchange,
         json: Option<Value>,
         problem: Option<ApiDiagnosis>,
     ) -> ApiStep {
         let (profile, json) = match (names_the_user, json) {
-            (true, Some(json)) => (Some(UserProfile::from_json(json)), None),
+            (true, Some(json)) => (Some(UserProfile::from_json(&json, bitbucket)), None),
             (_, json) => (None, json.as_ref().map(pretty)),
         };
         ApiStep { exchange, profile, json, problem }
@@ -242,40 +302,42 @@ pub struct ResultTemplate<'a> {
     pub authorization: Option<AuthorizationSteps>,
     /// Step 1: the token request, as sent and answered.
     pub token_exchange: Exchange,
-    /// Step 2: the sample API call made with the new token.
-    pub api: ApiStep,
+    /// Step 2: the sample API call made with the new token; `None` when the server has no user call.
+    pub api: Option<ApiStep>,
     /// The calls offered again with the same token.
     pub calls: Vec<SampleCall>,
 }
 
 impl ResultTemplate<'_> {
-    /// The opening sentence: what just happened, for this grant.
-    pub fn lead(&self) -> &'static str {
+    /// The opening sentence: what just happened, for this grant, in the server's words.
+    pub fn lead(&self) -> String {
+        let client = self.layout.client_word;
         match self.grant {
-            Grant::Password => {
-                "The authorization server accepted the username and password, together with this \
-                app's consumer key and secret, and answered with the token below. The password was used for that \
-                one request and is not kept."
-            }
-            Grant::AuthorizationCode => {
-                "You granted access on the authorization server's own page; it sent your \
-                browser back here with a one-time code, and the app exchanged that code (with its consumer key and \
-                secret) for the token below. The app never saw your password."
-            }
-            Grant::ClientCredentials => {
-                "The consumer asked for a token for itself, with only its key and secret: \
-                no user took part. On Bitbucket such a token acts as the consumer's owner, and there is no refresh \
-                token."
-            }
-            Grant::RefreshToken if self.rotated() => {
-                "The refresh token was traded for a new access token, without the password. \
-                The server rotates refresh tokens: the answer carries a new one, and the old one no longer works."
-            }
-            Grant::RefreshToken => {
-                "The refresh token was traded for a new access token, without the password. \
-                The server did not rotate it: the answer carried no new refresh token, so the one in hand stays \
-                valid and is kept for the next refresh (RFC 6749 §6)."
-            }
+            Grant::Password => format!(
+                "The authorization server accepted the username and password, together with this app's {client} \
+                 id and secret, and answered with the token below. The password was used for that one request and \
+                 is not kept."
+            ),
+            Grant::AuthorizationCode => format!(
+                "You granted access on the authorization server's own page; it sent your browser back here with a \
+                 one-time code, and the app exchanged that code (with its {client} id and secret) for the token \
+                 below. The app never saw your password."
+            ),
+            Grant::ClientCredentials if self.layout.bitbucket => "The consumer asked for a token for itself, with \
+                only its key and secret: no user took part. On Bitbucket such a token acts as the consumer's owner, \
+                and there is no refresh token."
+                .to_owned(),
+            Grant::ClientCredentials => "The client asked for a token for itself, with only its id and secret: no \
+                user took part, so the token speaks for the client alone (RFC 6749 §4.4)."
+                .to_owned(),
+            Grant::RefreshToken if self.rotated() => "The refresh token was traded for a new access token, without \
+                the password. The server rotates refresh tokens: the answer carries a new one, and the old one no \
+                longer works."
+                .to_owned(),
+            Grant::RefreshToken => "The refresh token was traded for a new access token, without the password. The \
+                server did not rotate it: the answer carried no new refresh token (or the same one), so the one in \
+                hand stays valid and is kept for the next refresh (RFC 6749 §6)."
+                .to_owned(),
         }
     }
 
@@ -366,8 +428,8 @@ pub struct RevokeTemplate<'a> {
     pub layout: &'a Layout,
     /// Step 1: the revocation request.
     pub revocation: Exchange,
-    /// Step 2: the API call with the revoked token.
-    pub api: ApiStep,
+    /// Step 2: the API call with the revoked token, when the server has a user call.
+    pub api: Option<ApiStep>,
 }
 
 /// `text` escaped for HTML, with a line-break opportunity (`<wbr>`) after each `/` and before each

@@ -67,7 +67,7 @@ async fn password_grant_refresh_and_another_call(b: &mut Browser, app: &TestApp)
     let masked = b.text("#access-token-masked").await;
     assert!(masked.contains('…') && masked.chars().count() == 9, "masked token: {masked}");
     assert!(!b.displayed("#access-token").await, "the full token shows before reveal");
-    assert_eq!(b.text("#display-name").await, "Demo User");
+    assert_eq!(b.text("#profile-display_name").await, "Demo User");
     let exchange = b.text("#token-exchange").await;
     assert!(exchange.contains("password=••••••••"), "{exchange}");
     assert!(!exchange.contains("password=demo"));

@@ -187,8 +187,9 @@ async fn bare_callback_and_garbage_pairs_are_400_pages() {
     let garbage = app.get("/oauth-callback?code=%00%ff&state=%zz").await;
     assert_eq!(garbage.status, 400);
     garbage.assert_html_page();
+    // The server's own failure, explained as one: a 502, with its words.
     let other_error = app.get("/oauth-callback?error=server_error&error_description=Oops&state=x").await;
-    assert_eq!(other_error.status, 400);
+    assert_eq!(other_error.status, 502);
     other_error.assert_contains("server_error");
     app.assert_alive().await;
 }

@@ -49,7 +49,7 @@ async fn start_page_in_sandbox_mode_shows_the_demo_user_and_how_to_switch() {
 async fn start_page_in_live_mode_names_the_authorization_server_and_no_demo_user() {
     let app = spawn_app(settings_for("https://auth.example.test")).await;
     let page = app.get("/").await;
-    page.assert_contains("Live mode.");
+    page.assert_contains("<strong>Live mode");
     page.assert_contains("https://auth.example.test/site/oauth2/access_token");
     page.assert_lacks("<kbd>demo</kbd>");
     page.assert_lacks("/sandbox/");

@@ -360,7 +360,7 @@ async fn the_app_works_against_the_sandbox_as_a_separate_process() {
     ]);
     let client = app.app();
     let start = client.get("/").await;
-    start.assert_contains("Live mode.");
+    start.assert_contains("<strong>Live mode");
     let page = client.login("demo", "demo").await;
     assert_eq!(page.status, 200, "{}", page.body);
     page.assert_contains("Demo User");

@@ -142,7 +142,9 @@ async fn discovered_client_secret_post_sends_the_secret_in_the_body_and_shows_th
     let page = app.login("alice", "pw").await;
     assert_eq!(page.status, 200, "{}", page.body);
     page.assert_contains("Access token issued");
-    assert_eq!(page.text_of("display-name"), "Ada Lovelace");
+    assert_eq!(page.text_of("profile-name"), "Ada Lovelace"); // OpenID claims, not Bitbucket's fields
+    assert_eq!(page.text_of("profile-sub"), "user-42");
+    page.assert_lacks("display_name");
     page.assert_contains("user-42");
 }
 

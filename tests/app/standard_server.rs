@@ -51,7 +51,7 @@ async fn standard_server_gets_basic_auth_and_the_password_form_then_a_bearer_cal
     page.assert_contains("<li><code>read:user</code></li><li><code>write:repo</code></li>");
     page.assert_contains("(in 3600 s)");
     page.assert_contains("Alice Example");
-    page.assert_contains("Live mode.");
+    page.assert_contains("<strong>Live mode");
     // No refresh token in this answer: the page says so rather than inventing one.
     page.assert_contains(r#"<dd id="refresh-token"><span class="none">none</span>"#);
 }
