@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Idempotent install of the two test authorization servers.
+# Idempotent install of the test authorization servers.
 #   - Authlib server: Python venv at tests/servers/.venv from requirements.txt
 #   - oidc-provider:  npm ci in tests/servers/oidc-provider (package-lock.json)
+#   - Glewlwyd:       Debian package `glewlwyd` (apt-get, only when missing)
 # Needs python3 (3.11) with the venv module, node 20 + npm. Network: PyPI, npm
 # registry (and Debian's archive when python3-venv is missing and we are root).
 set -euo pipefail
@@ -40,3 +41,26 @@ if [ "$want" != "$have" ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 echo "oidc-provider $(node -p 'require("./node_modules/oidc-provider/package.json").version')"
+
+# --- Glewlwyd (Debian package, C) --------------------------------------------
+# Debian 12 ships glewlwyd 2.7.5. Answer the package's debconf question with
+# "No configuration" (its "Personalized" default wants a database server via
+# dbconfig-common and fails without one) and pick dbconfig-no-thanks; the test
+# launcher (glewlwyd/server.py) writes its own config + SQLite db per run.
+# The package enables a glewlwyd.service; where systemd runs we stop/disable it.
+cd ..
+if ! command -v glewlwyd >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo 'glewlwyd glewlwyd/config_type select No configuration' | debconf-set-selections
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      glewlwyd dbconfig-no-thanks openssl >/dev/null
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now glewlwyd.service >/dev/null 2>&1 || true
+    fi
+  else
+    echo "install.sh: glewlwyd missing; as root: apt-get install glewlwyd dbconfig-no-thanks" >&2
+    exit 1
+  fi
+fi
+echo "glewlwyd $(glewlwyd --version 2>/dev/null | tail -n1)"
