@@ -285,7 +285,9 @@ pub async fn discover(http: &reqwest::Client, issuer: &Url) -> Result<Discovered
 /// One metadata document, held to RFC 8414 §3.3's issuer check and to the rules of endpoints.
 async fn fetch_document(http: &reqwest::Client, url: &str, issuer: &Url) -> Result<Metadata, String> {
     let sent = http.get(url).header(reqwest::header::ACCEPT, "application/json").send().await;
-    let raw = token::read_response(sent, token::MAX_TOKEN_RESPONSE_BYTES).await.map_err(|e| e.to_string())?;
+    let raw = token::read_response(sent, token::MAX_TOKEN_RESPONSE_BYTES)
+        .await
+        .map_err(|e| e.describe("the metadata request"))?;
     if raw.status != 200 {
         return Err(format!("HTTP {} where the metadata document was expected", raw.status));
     }

@@ -18,6 +18,8 @@ pub struct Decoded {
     pub times: Vec<(String, String)>,
     /// The signing algorithm named in the header.
     pub algorithm: String,
+    /// The `nonce` claim (OpenID Connect Core §2), if the token has one.
+    pub nonce: Option<String>,
 }
 
 /// The claims that hold a time, as seconds since 1970 (RFC 7519 §4.1, OpenID Connect Core §2).
@@ -47,6 +49,7 @@ pub fn decode(token: &str) -> Option<Decoded> {
     let pretty = |value: &Value| serde_json::to_string_pretty(value).unwrap_or_default();
     Some(Decoded {
         algorithm: header.get("alg").and_then(Value::as_str).unwrap_or("none stated").to_owned(),
+        nonce: claims.get("nonce").and_then(Value::as_str).map(str::to_owned),
         header: pretty(&header),
         claims: pretty(&claims),
         times,

@@ -53,10 +53,12 @@ pub(super) async fn start_authorization(
     let case = state.case(start.case.as_deref());
     let csrf_state = crate::random_token();
     let verifier = if state.0.settings.pkce { pkce::new_verifier() } else { String::new() };
+    let nonce = if state.asks_openid() { crate::random_token() } else { String::new() };
     let issued = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let value = format!("{csrf_state}.{issued}.{verifier}.{}", case.param());
+    let value = format!("{csrf_state}.{issued}.{verifier}.{}.{nonce}", case.param());
     let cookie = state.0.cookie_key.set_cookie(&value, state.0.settings.state_lifetime);
-    let request = AuthorizationRequest { state: &state, case, host, csrf_state: &csrf_state, verifier: &verifier };
+    let request =
+        AuthorizationRequest { state: &state, case, host, csrf_state: &csrf_state, verifier: &verifier, nonce: &nonce };
     ([(header::SET_COOKIE, cookie)], Redirect::to(&request.url())).into_response()
 }
 
@@ -76,6 +78,8 @@ struct AuthorizationRequest<'a> {
     csrf_state: &'a str,
     /// The PKCE verifier; empty when PKCE is off.
     verifier: &'a str,
+    /// The OpenID Connect `nonce`; empty when the scope does not ask for `openid`.
+    nonce: &'a str,
 }
 
 impl AuthorizationRequest<'_> {
@@ -103,6 +107,13 @@ impl AuthorizationRequest<'_> {
                 // OpenID Connect Core §11: a refresh token for offline access needs the user's consent.
                 parameters.push(("prompt", "consent".to_owned(), "ask the user, as offline_access requires"));
             }
+        }
+        if !self.nonce.is_empty() {
+            parameters.push((
+                "nonce",
+                self.nonce.to_owned(),
+                "OpenID Connect: a one-time value the id_token must carry back, so an old one cannot be replayed",
+            ));
         }
         if !self.verifier.is_empty() {
             parameters.push((
@@ -134,6 +145,18 @@ fn redirect_uri_for(state: &AppState, host: &str) -> String {
         Some(callback) => callback.clone(),
         None => format!("http://{host}/oauth-callback"),
     }
+}
+
+/// The page for an id_token whose `nonce` is not the one sent (OpenID Connect Core §3.1.3.7).
+fn nonce_mismatch() -> crate::diagnosis::Explanation {
+    crate::diagnosis::Explanation::new(
+        axum::http::StatusCode::BAD_GATEWAY,
+        "The id_token's nonce does not match",
+        "The authorization request sent a one-time nonce, and the id_token that came back with the token does not \
+         carry it (OpenID Connect Core §3.1.3.7). It may be an id_token issued for another sign-in, replayed, so the \
+         token was not used.",
+        "Start the sign-in again from the start page; if it happens again, the server does not return the nonce.",
+    )
 }
 
 /// The callback's origin, when the request came to another one.
@@ -264,6 +287,7 @@ async fn finish_authorization(
     let mut parts = cookie.split('.');
     let (expected, issued, verifier) = (parts.next(), parts.next().unwrap_or("0"), parts.next().unwrap_or(""));
     let case = state.case(parts.next());
+    let nonce = parts.next().unwrap_or("");
     if expected != Some(returned_state.as_str()) {
         return problem(CallbackProblem::StateMismatch);
     }
@@ -279,7 +303,7 @@ async fn finish_authorization(
         return problem(CallbackProblem::NoCode);
     };
     let scrubber = state.scrubber(case).secret(&code).secret(verifier);
-    let request = AuthorizationRequest { state, case, host, csrf_state: &returned_state, verifier };
+    let request = AuthorizationRequest { state, case, host, csrf_state: &returned_state, verifier, nonce };
     // The same redirect_uri as on the authorization request (RFC 6749 §4.1.3).
     let redirect_uri = request.redirect_uri();
     let mut fields = vec![
@@ -291,6 +315,14 @@ async fn finish_authorization(
         fields.push(Field::secret("code_verifier", verifier));
     }
     let (exchange, token) = state.request_token(case, Grant::AuthorizationCode, &fields, &scrubber).await?;
+    let nonce_check = match (nonce.is_empty(), token.id_token.as_deref().map(crate::jwt::decode)) {
+        (true, _) | (false, None) => None,
+        (false, Some(Some(id_token))) if id_token.nonce.as_deref() == Some(nonce) => Some(format!(
+            "The id_token carries the nonce this sign-in sent ({}): it was issued for this sign-in, not replayed.",
+            partial(nonce)
+        )),
+        (false, Some(_)) => return Err(AppError::Explained(Box::new(nonce_mismatch()))),
+    };
     let steps = AuthorizationSteps {
         request_url: request.url(),
         parameters: request.parameters().into_iter().map(|(n, v, m)| (n, v, m.to_owned())).collect(),
@@ -300,6 +332,7 @@ async fn finish_authorization(
              and it had not been used: the callback answers a sign-in this browser started."
         ),
         pkce: !verifier.is_empty(),
+        nonce_check,
     };
     show_token(state, Issued { case, grant: Grant::AuthorizationCode, token, exchange }, Some(steps), None, scrubber)
         .await

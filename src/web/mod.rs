@@ -185,6 +185,11 @@ impl AppState {
         if self.0.sandbox.is_some() { SandboxCase::from_param(param) } else { SandboxCase::Demo }
     }
 
+    /// True when the scopes ask for `openid`: an OpenID Connect sign-in, which sends a `nonce`.
+    fn asks_openid(&self) -> bool {
+        self.scope().is_some_and(|scope| scope.split(' ').any(|s| s == "openid"))
+    }
+
     /// The scopes to ask for, if any are set.
     fn scope(&self) -> Option<&str> {
         Some(self.0.settings.scope.as_str()).filter(|s| !s.is_empty())

@@ -417,6 +417,8 @@ pub struct AuthorizationSteps {
     pub callback: String,
     /// What the state check found.
     pub state_check: String,
+    /// What the `nonce` check found (OpenID Connect), when one was sent.
+    pub nonce_check: Option<String>,
     /// A PKCE challenge was sent (and the verifier goes with the code).
     pub pkce: bool,
 }

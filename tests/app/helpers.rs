@@ -67,6 +67,17 @@ pub async fn spawn_app_on(listener: TcpListener, mut settings: Settings) -> Test
     TestApp { address: format!("http://{address}"), client }
 }
 
+/// The app exactly as `settings` describe it (no setting changed for the test), on `listener`,
+/// browsed as a user would: at `http://localhost:PORT`, the origin of its default callback.
+pub async fn spawn_app_as_configured(listener: TcpListener, settings: Settings) -> TestApp {
+    let port = listener.local_addr().unwrap().port();
+    let state = AppState::new(settings, listener.local_addr().unwrap()).await.expect("the app starts");
+    tokio::spawn(serve(listener, state, std::future::pending()));
+    let client =
+        client_builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(30)).build().unwrap();
+    TestApp { address: format!("http://localhost:{port}"), client }
+}
+
 /// A reqwest client builder for the tests: the app's own reqwest (rustls with the ring provider,
 /// installed here), so the tests build no second TLS stack.
 pub fn client_builder() -> reqwest::ClientBuilder {

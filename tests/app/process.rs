@@ -371,3 +371,95 @@ async fn the_app_works_against_the_sandbox_as_a_separate_process() {
     app.finish();
     sandbox.finish();
 }
+
+/// A stand-in for every other host on the network: a proxy that records the first line of each
+/// request it gets (`CONNECT api.bitbucket.org:443 HTTP/1.1`, or `GET http://…`) and answers
+/// nothing. Returns its address and what it saw.
+async fn canary_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = vec![0u8; 1024];
+            let n = socket.read(&mut head).await.unwrap_or(0);
+            let line = String::from_utf8_lossy(&head[..n]).lines().next().unwrap_or("").to_owned();
+            record.lock().unwrap().push(line);
+        }
+    });
+    (address, seen)
+}
+
+/// Starts the binary with every outbound request that is not for 127.0.0.1 sent through `proxy`.
+fn binary_behind(proxy: &str, env: &[(&str, &str)]) -> Binary {
+    let mut all = vec![
+        ("HTTP_PROXY", proxy),
+        ("HTTPS_PROXY", proxy),
+        ("http_proxy", proxy),
+        ("https_proxy", proxy),
+        ("NO_PROXY", "127.0.0.1"),
+    ];
+    all.extend_from_slice(env);
+    Binary::start(&all)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_never_leaves_for_a_host_neither_the_user_nor_the_issuing_server_named() {
+    // A server as Authlib's documentation builds its metadata: RFC 8414 only, so no userinfo_endpoint.
+    let server = MockServer::start().await;
+    let issuer = server.uri();
+    let metadata = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
+        "token_endpoint": format!("{issuer}/oauth/token"),
+        "grant_types_supported": ["authorization_code", "password", "client_credentials", "refresh_token"],
+    });
+    Mock::given(method("GET"))
+        .and(path("/.well-known/oauth-authorization-server"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(metadata))
+        .mount(&server)
+        .await;
+    let token = json!({"access_token": "a-token-for-this-server-only", "token_type": "Bearer", "expires_in": 3600});
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let (proxy, seen) = canary_proxy().await;
+
+    // The README's recipe, with the shipped config.json (whose bitbucketUrl and apiUrl are Bitbucket's).
+    let binary = binary_behind(
+        &proxy,
+        &[
+            ("BITBUCKET_SANDBOX", "false"),
+            ("OAUTH_ISSUER", &issuer),
+            ("OAUTH_CLIENT_ID", "my-client"),
+            ("OAUTH_CLIENT_SECRET", "my-secret"),
+            ("OAUTH_SCOPE", "profile email"),
+        ],
+    );
+    let app = binary.app();
+    let page = app.login("alice", "pw").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.assert_contains(r#"id="no-user-call""#);
+    let page = app.post_form("/client-credentials", &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_no_bitbucket_in(&app.get("/").await.body);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(*seen.lock().unwrap(), Vec::<String>::new(), "a request left for another host");
+
+    // The canary does see what goes elsewhere: Bitbucket's defaults, as the shipped config.json says.
+    let bitbucket = binary_behind(&proxy, &[("BITBUCKET_SANDBOX", "false")]);
+    let refused = bitbucket.app().login("alice", "pw").await;
+    assert_eq!(refused.status, 502, "{}", refused.body);
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.iter().any(|line| line.starts_with("CONNECT bitbucket.org:443")), "{seen:?}");
+}
+
+/// The page speaks of no Bitbucket.
+fn assert_no_bitbucket_in(body: &str) {
+    assert!(!body.to_ascii_lowercase().contains("bitbucket"), "{body}");
+}

@@ -30,6 +30,8 @@ What gets configured (see tests/servers/README.md for the observed behaviour):
            glewlwyd-odd-client / `s3cr+t%2F:/ x`: code refresh_token client_credentials
            (no password grant), client_credentials scope profile; a secret that
            RFC 6749 §2.3.1 form-encoding changes
+           glewlwyd-nopassword-client / glewlwyd-nopassword-secret: the same grants,
+           with a plain secret
   admin    admin / password (installed by the package's SQL; kept)
 """
 
@@ -268,6 +270,14 @@ def configure(origin, redirect_uris, pkce_required, key_pem, pub_pem):
         "client_id": ODD_CLIENT_ID, "name": "Client with an odd secret", "description": "",
         "confidential": True, "client_secret": ODD_CLIENT_SECRET, "password": "", "enabled": True,
         "redirect_uri": list(redirect_uris), "scope": ["profile"],
+        "token_endpoint_auth_method": ["client_secret_basic"],
+        "authorization_type": ["code", "refresh_token", "client_credentials"]})
+    # A client that may not use the password grant, with a plain secret (Glewlwyd does not
+    # form-decode Basic credentials, so the odd client cannot authenticate by Basic at all).
+    a.call("POST", "/api/client/", {
+        "client_id": "glewlwyd-nopassword-client", "name": "Client without the password grant",
+        "description": "", "confidential": True, "client_secret": "glewlwyd-nopassword-secret",
+        "password": "", "enabled": True, "redirect_uri": list(redirect_uris), "scope": ["profile"],
         "token_endpoint_auth_method": ["client_secret_basic"],
         "authorization_type": ["code", "refresh_token", "client_credentials"]})
 
