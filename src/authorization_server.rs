@@ -97,6 +97,10 @@ pub enum Role {
     User,
     /// The revocation endpoint (RFC 7009).
     Revocation,
+    /// The introspection endpoint (RFC 7662).
+    Introspection,
+    /// The device authorization endpoint (RFC 8628).
+    DeviceAuthorization,
 }
 
 impl Role {
@@ -106,6 +110,8 @@ impl Role {
             Role::Authorize => "Authorization endpoint",
             Role::User => "User call",
             Role::Revocation => "Revocation endpoint",
+            Role::Introspection => "Introspection endpoint",
+            Role::DeviceAuthorization => "Device authorization endpoint",
         }
     }
 
@@ -115,6 +121,8 @@ impl Role {
             Role::Authorize => "authorizeUrl (OAUTH_AUTHORIZE_URL)",
             Role::User => "userUrl (OAUTH_USER_URL)",
             Role::Revocation => "revocationUrl (OAUTH_REVOCATION_URL)",
+            Role::Introspection => "introspectionUrl (OAUTH_INTROSPECTION_URL)",
+            Role::DeviceAuthorization => "deviceAuthorizationUrl (OAUTH_DEVICE_AUTHORIZATION_URL)",
         }
     }
 
@@ -124,6 +132,8 @@ impl Role {
             Role::Authorize => "no authorization code grant (there is nowhere to send the browser)",
             Role::User => "no call with each new token (the result page shows the token alone)",
             Role::Revocation => "no \"Revoke this token\" button",
+            Role::Introspection => "no \"Is this token still active?\" button",
+            Role::DeviceAuthorization => "no device authorization grant",
         }
     }
 }
@@ -155,6 +165,10 @@ pub struct AuthorizationServer {
     pub user: Option<Endpoint>,
     /// Where tokens are revoked (RFC 7009), when the server has such an endpoint.
     pub revocation: Option<Endpoint>,
+    /// Where the server says whether a token is active (RFC 7662), when it has such an endpoint.
+    pub introspection: Option<Endpoint>,
+    /// Where the device authorization grant starts (RFC 8628 §3.1), when the server offers it.
+    pub device_authorization: Option<Endpoint>,
     /// Base of Bitbucket's REST API, for the other sample calls and the explorer; Bitbucket only.
     pub bitbucket_api: Option<Url>,
     /// What discovery found, when an issuer was set.
@@ -178,6 +192,10 @@ pub struct Metadata {
     pub userinfo_endpoint: Option<String>,
     /// RFC 7009's revocation endpoint.
     pub revocation_endpoint: Option<String>,
+    /// RFC 7662's introspection endpoint.
+    pub introspection_endpoint: Option<String>,
+    /// RFC 8628's device authorization endpoint.
+    pub device_authorization_endpoint: Option<String>,
     /// The grants the server offers.
     pub grant_types_supported: Option<Vec<String>>,
     /// How clients may authenticate; RFC 8414 §2's default is `client_secret_basic`.
@@ -193,6 +211,8 @@ impl Metadata {
             ("token_endpoint", &mut self.token_endpoint),
             ("userinfo_endpoint", &mut self.userinfo_endpoint),
             ("revocation_endpoint", &mut self.revocation_endpoint),
+            ("introspection_endpoint", &mut self.introspection_endpoint),
+            ("device_authorization_endpoint", &mut self.device_authorization_endpoint),
         ] {
             if let Some(url) = endpoint.as_mut() {
                 *url = crate::settings::parse_endpoint_url(url).map_err(|problem| format!("{name}: {problem}"))?.into();
@@ -378,6 +398,9 @@ impl AuthorizationServer {
             authorize: configured(&endpoints.authorize).or_else(|| found(|m| &m.authorization_endpoint)),
             user: configured(&endpoints.user).or_else(|| found(|m| &m.userinfo_endpoint)),
             revocation: configured(&endpoints.revocation).or_else(|| found(|m| &m.revocation_endpoint)),
+            introspection: configured(&endpoints.introspection).or_else(|| found(|m| &m.introspection_endpoint)),
+            device_authorization: configured(&endpoints.device_authorization)
+                .or_else(|| found(|m| &m.device_authorization_endpoint)),
             token,
             bitbucket_api: None,
             discovery,
@@ -395,6 +418,8 @@ impl AuthorizationServer {
             authorize: Some(default(authorize_url)),
             user: Some(default(join(&api_url, "/2.0/user"))),
             revocation: None,
+            introspection: None,
+            device_authorization: None,
             bitbucket_api: Some(api_url),
             discovery: None,
             grant_types_supported: None,
@@ -487,13 +512,23 @@ impl AuthorizationServer {
         }
     }
 
-    /// The endpoints this server lacks, each with what that means and the setting that adds it.
+    /// The endpoints a standard server lacks, each with what that means and the setting that adds
+    /// it. (Bitbucket's are what they are: no setting adds one.)
     pub fn absent(&self) -> Vec<Role> {
-        [(Role::Authorize, &self.authorize), (Role::User, &self.user), (Role::Revocation, &self.revocation)]
-            .into_iter()
-            .filter(|(_, endpoint)| endpoint.is_none())
-            .map(|(role, _)| role)
-            .collect()
+        if self.is_bitbucket() {
+            return Vec::new();
+        }
+        [
+            (Role::Authorize, &self.authorize),
+            (Role::User, &self.user),
+            (Role::Revocation, &self.revocation),
+            (Role::Introspection, &self.introspection),
+            (Role::DeviceAuthorization, &self.device_authorization),
+        ]
+        .into_iter()
+        .filter(|(_, endpoint)| endpoint.is_none())
+        .map(|(role, _)| role)
+        .collect()
     }
 
     /// One line for the start-up log: where tokens come from and where they go.
@@ -541,11 +576,13 @@ type EndpointField = fn(&Metadata) -> &Option<String>;
 /// Each endpoint the two documents both name, but differently: one line each.
 fn disagreements(documents: &[(Document, String, Metadata)]) -> Vec<String> {
     let [(_, first_url, first), (_, second_url, second), ..] = documents else { return Vec::new() };
-    let fields: [(&str, EndpointField); 4] = [
+    let fields: [(&str, EndpointField); 6] = [
         ("token_endpoint", |m| &m.token_endpoint),
         ("authorization_endpoint", |m| &m.authorization_endpoint),
         ("userinfo_endpoint", |m| &m.userinfo_endpoint),
         ("revocation_endpoint", |m| &m.revocation_endpoint),
+        ("introspection_endpoint", |m| &m.introspection_endpoint),
+        ("device_authorization_endpoint", |m| &m.device_authorization_endpoint),
     ];
     fields
         .into_iter()

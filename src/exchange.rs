@@ -182,6 +182,10 @@ pub enum Purpose {
     Token(Grant),
     /// A revocation request (RFC 7009).
     Revocation,
+    /// A device authorization request (RFC 8628 §3.1).
+    DeviceAuthorization,
+    /// An introspection request (RFC 7662).
+    Introspection,
 }
 
 /// Sends a token request through the token module's steps and records it.
@@ -207,6 +211,30 @@ pub async fn revocation_request(
 ) -> (Exchange, Result<(), TokenError>) {
     let (exchange, response) = post_form(http, revocation_url, client, names, Purpose::Revocation, fields).await;
     (exchange, response.and_then(|raw| token::parse_revocation_response(&raw)))
+}
+
+/// Sends a device authorization request (RFC 8628 §3.1) through the token module's steps and records it.
+pub async fn device_authorization_request(
+    http: &reqwest::Client,
+    url: &str,
+    client: &ClientCredentials<'_>,
+    names: &SnippetNames,
+    fields: &[Field<'_>],
+) -> (Exchange, Result<token::DeviceAuthorization, TokenError>) {
+    let (exchange, response) = post_form(http, url, client, names, Purpose::DeviceAuthorization, fields).await;
+    (exchange, response.and_then(|raw| token::parse_device_authorization_response(&raw)))
+}
+
+/// Sends an introspection request (RFC 7662) through the token module's steps and records it.
+pub async fn introspection_request(
+    http: &reqwest::Client,
+    url: &str,
+    client: &ClientCredentials<'_>,
+    names: &SnippetNames,
+    fields: &[Field<'_>],
+) -> (Exchange, Result<token::Introspection, TokenError>) {
+    let (exchange, response) = post_form(http, url, client, names, Purpose::Introspection, fields).await;
+    (exchange, response.and_then(|raw| token::parse_introspection_response(&raw)))
 }
 
 /// Posts `fields` with the client's credentials, as the token module does, and records it.
@@ -243,14 +271,23 @@ async fn post_form(
             shown.push(format!("client_id={id}"));
             shown.push(format!("client_secret={}", partial(client.client_secret)));
         }
+        ClientAuth::None => {
+            shown.push(format!(
+                "client_id={}",
+                url::form_urlencoded::byte_serialize(client.client_id.as_bytes()).collect::<String>()
+            ));
+        }
     }
     request_headers.extend([
         ("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
         ("Accept".into(), "application/json".into()),
     ]);
     let title = match purpose {
+        Purpose::Token(Grant::DeviceCode) => "Token request: a poll with the device code (RFC 8628 §3.4)".to_owned(),
         Purpose::Token(grant) => format!("Token request: {}", grant.name()),
         Purpose::Revocation => "Revocation request (RFC 7009)".to_owned(),
+        Purpose::DeviceAuthorization => "Device authorization request (RFC 8628 §3.1)".to_owned(),
+        Purpose::Introspection => "Introspection request (RFC 7662)".to_owned(),
     };
     let mut exchange = Exchange {
         title,
@@ -299,6 +336,7 @@ fn token_curl(url: &str, client: &ClientCredentials<'_>, names: &SnippetNames, f
             format!(r#"  --data-urlencode "client_id=${id}""#),
             format!(r#"  --data-urlencode "client_secret=${secret}""#),
         ]),
+        ClientAuth::None => lines.push(format!(r#"  --data-urlencode "client_id=${id}""#)),
     }
     for field in fields {
         lines.push(match (field.shown, field.name) {
@@ -344,14 +382,24 @@ fn token_rust(url: &str, purpose: Purpose, auth: ClientAuth, names: &SnippetName
         Purpose::Token(Grant::RefreshToken) => {
             format!("token::refresh_token_grant(&http, {url:?}, &client, &refresh_token)")
         }
+        Purpose::Token(Grant::DeviceCode) => {
+            format!("token::poll_device_token(&http, {url:?}, &client, &device, tokio::time::sleep, |_| {{}})")
+        }
         Purpose::Revocation => {
             format!("token::revoke_token(&http, {url:?}, &client, &access_token, Some(\"access_token\"))")
+        }
+        Purpose::DeviceAuthorization => format!("token::device_authorization(&http, {url:?}, &client, {scope})"),
+        Purpose::Introspection => {
+            format!("token::introspect_token(&http, {url:?}, &client, &access_token, Some(\"access_token\"))")
         }
     };
     let client = match auth {
         ClientAuth::Basic => "token::ClientCredentials::basic(&key, &secret)",
         ClientAuth::Post => {
             "token::ClientCredentials { client_id: &key, client_secret: &secret, auth: token::ClientAuth::Post }"
+        }
+        ClientAuth::None => {
+            "token::ClientCredentials { client_id: &key, client_secret: \"\", auth: token::ClientAuth::None }"
         }
     };
     let result = match purpose {
@@ -361,6 +409,10 @@ fn token_rust(url: &str, purpose: Purpose, auth: ClientAuth, names: &SnippetName
             )
         }
         Purpose::Revocation => format!("{call}.await?; // 200: the token no longer works"),
+        Purpose::DeviceAuthorization => format!(
+            "let device = {call}.await?;\nprintln!(\"Open {{}} and enter {{}}\", device.verification_uri, device.user_code);"
+        ),
+        Purpose::Introspection => format!("let answer = {call}.await?;\nprintln!(\"active: {{}}\", answer.active);"),
     };
     format!(
         "// src/token.rs, copied into your crate as `mod token;`\n\

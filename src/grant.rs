@@ -1,4 +1,4 @@
-//! The grants of RFC 6749 this app performs, named once for every layer.
+//! The grants this app performs (RFC 6749's, and RFC 8628's device grant), named once for every layer.
 
 /// A grant type of RFC 6749, as this app uses it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -11,6 +11,8 @@ pub enum Grant {
     ClientCredentials,
     /// Refreshing an access token (§6).
     RefreshToken,
+    /// The device authorization grant (RFC 8628): the poll of the token endpoint with a device code.
+    DeviceCode,
 }
 
 impl Grant {
@@ -21,6 +23,7 @@ impl Grant {
             Grant::AuthorizationCode => "authorization_code",
             Grant::ClientCredentials => "client_credentials",
             Grant::RefreshToken => "refresh_token",
+            Grant::DeviceCode => crate::token::DEVICE_CODE_GRANT_TYPE,
         }
     }
 
@@ -31,6 +34,7 @@ impl Grant {
             Grant::AuthorizationCode => "authorization code grant",
             Grant::ClientCredentials => "client credentials grant",
             Grant::RefreshToken => "refresh token grant",
+            Grant::DeviceCode => "device authorization grant",
         }
     }
 }

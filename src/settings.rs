@@ -84,12 +84,18 @@ pub struct ConfiguredEndpoints {
     pub user: Option<Url>,
     /// The revocation endpoint (RFC 7009).
     pub revocation: Option<Url>,
+    /// The introspection endpoint (RFC 7662).
+    pub introspection: Option<Url>,
+    /// The device authorization endpoint (RFC 8628).
+    pub device_authorization: Option<Url>,
 }
 
 impl ConfiguredEndpoints {
     /// True when at least one endpoint is set.
     pub fn any(&self) -> bool {
-        [&self.token, &self.authorize, &self.user, &self.revocation].iter().any(|e| e.is_some())
+        [&self.token, &self.authorize, &self.user, &self.revocation, &self.introspection, &self.device_authorization]
+            .iter()
+            .any(|e| e.is_some())
     }
 }
 
@@ -128,6 +134,8 @@ struct ConfigFile {
     authorize_url: Option<String>,
     user_url: Option<String>,
     revocation_url: Option<String>,
+    introspection_url: Option<String>,
+    device_authorization_url: Option<String>,
     scope: Option<String>,
     callback_url: Option<String>,
     client_auth: Option<String>,
@@ -257,6 +265,12 @@ impl Settings {
             authorize: endpoint("authorizeUrl", "OAUTH_AUTHORIZE_URL", file.authorize_url)?,
             user: endpoint("userUrl", "OAUTH_USER_URL", file.user_url)?,
             revocation: endpoint("revocationUrl", "OAUTH_REVOCATION_URL", file.revocation_url)?,
+            introspection: endpoint("introspectionUrl", "OAUTH_INTROSPECTION_URL", file.introspection_url)?,
+            device_authorization: endpoint(
+                "deviceAuthorizationUrl",
+                "OAUTH_DEVICE_AUTHORIZATION_URL",
+                file.device_authorization_url,
+            )?,
         };
         if issuer.is_none() && endpoints.any() && endpoints.token.is_none() {
             let (_, source_name) = pick("OAUTH_TOKEN_URL", None);
@@ -276,11 +290,12 @@ impl Settings {
             (Some(value), source_name) => Some(match value.trim().to_ascii_lowercase().as_str() {
                 "basic" | "client_secret_basic" => ClientAuth::Basic,
                 "post" | "client_secret_post" => ClientAuth::Post,
+                "none" => ClientAuth::None,
                 _ => {
                     return Err(ConfigError {
                         source_name,
                         key: "clientAuth".into(),
-                        problem: format!("{value:?} is not basic or post"),
+                        problem: format!("{value:?} is not basic, post or none"),
                     });
                 }
             }),

@@ -18,7 +18,9 @@
 //! | authorization code (§4.1)                  | [`authorization_code_grant`]   |
 //! | client credentials (§4.4)                  | [`client_credentials_grant`]   |
 //! | refreshing an access token (§6)            | [`refresh_token_grant`]        |
+//! | device authorization (RFC 8628)            | [`device_authorization`], then [`poll_device_token`] |
 //! | revoking a token (RFC 7009)                | [`revoke_token`]               |
+//! | is this token still active? (RFC 7662)     | [`introspect_token`]           |
 //!
 //! Each one sends `POST {token_url}` with the client (Bitbucket calls it the *consumer*)
 //! authenticated by HTTP Basic `client_id:client_secret`, each form-urlencoded first as RFC 6749
@@ -105,6 +107,9 @@ pub enum ClientAuth {
     /// `client_id` and `client_secret` as form fields in the body (`client_secret_post`), for
     /// servers that accept only that.
     Post,
+    /// `client_id` alone in the body, no secret (`none`): a *public* client, such as a
+    /// command-line tool that cannot keep a secret (RFC 6749 §2.1), using the device flow.
+    None,
 }
 
 /// The client's (consumer's) own credentials (RFC 6749 §2.3.1). In Bitbucket these are the
@@ -532,6 +537,213 @@ pub async fn revoke_token(
     parse_revocation_response(&response)
 }
 
+/// The `grant_type` of the device authorization grant (RFC 8628 §3.4).
+pub const DEVICE_CODE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// The answer to a device authorization request (RFC 8628 §3.2): what to show the user, and the
+/// `device_code` to poll with.
+#[derive(Clone, Deserialize, Serialize)]
+pub struct DeviceAuthorization {
+    /// The code the device polls the token endpoint with. Secret: never show it.
+    pub device_code: String,
+    /// The code the user types at the verification URI, such as `WDJB-MJHT`.
+    pub user_code: String,
+    /// Where the user goes, on any device with a browser, to enter the `user_code`.
+    #[serde(alias = "verification_url")]
+    pub verification_uri: String,
+    /// The same with the `user_code` in it, for a link or a QR code, when the server gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_uri_complete: Option<String>,
+    /// Seconds until both codes expire.
+    pub expires_in: u64,
+    /// Seconds to wait between polls; 5 when the server does not say (RFC 8628 §3.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u64>,
+    /// When the answer arrived (set by [`device_authorization`]), to know when the codes expire.
+    #[serde(skip)]
+    pub received_at: Option<Instant>,
+}
+
+impl fmt::Debug for DeviceAuthorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceAuthorization")
+            .field("device_code", &"[redacted]")
+            .field("user_code", &self.user_code)
+            .field("verification_uri", &self.verification_uri)
+            .field("verification_uri_complete", &self.verification_uri_complete)
+            .field("expires_in", &self.expires_in)
+            .field("interval", &self.interval)
+            .finish()
+    }
+}
+
+/// Device authorization grant, step 1 (RFC 8628 §3.1): asks for a `device_code` and a
+/// `user_code`. Show the user the `user_code` and the `verification_uri` (or a link or QR code of
+/// `verification_uri_complete`), then call [`poll_device_token`]. This is the grant for a program
+/// without a browser, such as a command-line tool, where the password grant was once used.
+///
+/// ```no_run
+/// # use bitbucket_password_grant::token;
+/// # async fn demo(http: reqwest::Client) -> Result<(), token::TokenError> {
+/// // A command-line tool is a public client: it has no secret to keep.
+/// let client = token::ClientCredentials { client_id: "my-cli", client_secret: "", auth: token::ClientAuth::None };
+/// let url = "https://auth.example.com/oauth/device_authorization";
+/// let device = token::device_authorization(&http, url, &client, Some("openid profile")).await?;
+/// println!("Open {} and enter {}", device.verification_uri, device.user_code);
+/// # Ok(()) }
+/// ```
+pub async fn device_authorization(
+    http: &reqwest::Client,
+    device_authorization_url: &str,
+    client: &ClientCredentials<'_>,
+    scope: Option<&str>,
+) -> Result<DeviceAuthorization, TokenError> {
+    let form: Vec<(&str, &str)> = scope.map(|scope| ("scope", scope)).into_iter().collect();
+    let request = build_token_request(http, device_authorization_url, client, &form)?;
+    let response = read_response(http.execute(request).await, MAX_TOKEN_RESPONSE_BYTES).await?;
+    parse_device_authorization_response(&response)
+}
+
+/// Reads a device authorization response (RFC 8628 §3.2), or the error it carries.
+pub fn parse_device_authorization_response(response: &RawResponse) -> Result<DeviceAuthorization, TokenError> {
+    let json = parse_json_answer(response, "a JSON device authorization response")?;
+    let authorization: DeviceAuthorization = serde_json::from_value(json)
+        .map_err(|e| response.unexpected(format!("JSON that is not a device authorization response ({e})")))?;
+    Ok(DeviceAuthorization { received_at: Some(Instant::now()), ..authorization })
+}
+
+/// Device authorization grant, one poll (RFC 8628 §3.4): asks the token endpoint once whether the
+/// user has approved. Until they do, the answer is the OAuth error `authorization_pending`; polled
+/// too fast, `slow_down`; then the token, or `access_denied` or `expired_token`. Most programs want
+/// [`poll_device_token`], which repeats this at the right pace.
+///
+/// ```no_run
+/// # use bitbucket_password_grant::token;
+/// # async fn demo(http: reqwest::Client, client: token::ClientCredentials<'_>, device: token::DeviceAuthorization) {
+/// let url = "https://auth.example.com/oauth/token";
+/// match token::device_token_request(&http, url, &client, &device.device_code).await {
+///     Ok(token) => println!("approved: {} token", token.token_type),
+///     Err(token::TokenError::Refused(e)) if e.error == "authorization_pending" => println!("not yet"),
+///     Err(other) => eprintln!("{other}"),
+/// }
+/// # }
+/// ```
+pub async fn device_token_request(
+    http: &reqwest::Client,
+    token_url: &str,
+    client: &ClientCredentials<'_>,
+    device_code: &str,
+) -> Result<TokenResponse, TokenError> {
+    let form = [("grant_type", DEVICE_CODE_GRANT_TYPE), ("device_code", device_code)];
+    request_token(http, token_url, client, &form).await
+}
+
+/// Device authorization grant, step 2 (RFC 8628 §3.4, §3.5): polls the token endpoint until the
+/// user approves, waiting `interval` seconds between polls (5 when the server gave none), adding
+/// 5 seconds each time the server answers `slow_down`, and giving up once the codes have expired
+/// (`expires_in`). Returns the token, or the server's refusal (`access_denied` when the user
+/// declined, `expired_token`), or [`TokenError::NoResponse`] with `timed_out` when the codes
+/// expired before the user answered.
+///
+/// This file does not depend on an async runtime, so it takes the way to wait as `sleep`: pass
+/// `tokio::time::sleep` (or your runtime's). `on_poll` is called with each poll's outcome while
+/// it waits (to print "waiting…", say); pass `|_| {}` if you need nothing.
+///
+/// ```no_run
+/// # use bitbucket_password_grant::token;
+/// # async fn demo(http: reqwest::Client, client: token::ClientCredentials<'_>, device: token::DeviceAuthorization)
+/// # -> Result<(), token::TokenError> {
+/// let url = "https://auth.example.com/oauth/token";
+/// let token = token::poll_device_token(&http, url, &client, &device, tokio::time::sleep, |pending| {
+///     eprintln!("still waiting: {}", pending.error);
+/// })
+/// .await?;
+/// println!("signed in: {} token", token.token_type);
+/// # Ok(()) }
+/// ```
+pub async fn poll_device_token<S, F>(
+    http: &reqwest::Client,
+    token_url: &str,
+    client: &ClientCredentials<'_>,
+    device: &DeviceAuthorization,
+    mut sleep: S,
+    mut on_poll: impl FnMut(&OAuthError),
+) -> Result<TokenResponse, TokenError>
+where
+    S: FnMut(Duration) -> F,
+    F: std::future::Future<Output = ()>,
+{
+    let mut interval = Duration::from_secs(device.interval.unwrap_or(5));
+    let received = device.received_at.unwrap_or_else(Instant::now);
+    let expires_at = received + Duration::from_secs(device.expires_in);
+    loop {
+        if Instant::now() + interval >= expires_at {
+            return Err(TokenError::NoResponse {
+                timed_out: true,
+                connect: false,
+                message: format!(
+                    "the device code expired (expires_in was {} s) before the user approved; no further poll was sent",
+                    device.expires_in
+                ),
+            });
+        }
+        sleep(interval).await;
+        match device_token_request(http, token_url, client, &device.device_code).await {
+            Err(TokenError::Refused(pending)) if pending.error == "authorization_pending" => on_poll(&pending),
+            Err(TokenError::Refused(slow)) if slow.error == "slow_down" => {
+                // RFC 8628 §3.5: from now on, wait 5 seconds longer between polls.
+                interval += Duration::from_secs(5);
+                on_poll(&slow);
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// What an introspection endpoint says about a token (RFC 7662 §2.2): `active`, and when it is,
+/// what the server knows of it (`scope`, `client_id`, `username`, `exp`, `sub`, `aud`, …).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Introspection {
+    /// True when the token is valid now: issued by this server, not expired, not revoked.
+    pub active: bool,
+    /// Every other member of the answer, as the server sent it.
+    #[serde(flatten)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Asks the server whether a token is still active (RFC 7662): the way a resource server, or a
+/// client, checks an opaque token. The client authenticates as for a token request.
+///
+/// ```no_run
+/// # use bitbucket_password_grant::token;
+/// # async fn demo(http: reqwest::Client, t: token::TokenResponse) -> Result<(), token::TokenError> {
+/// let client = token::ClientCredentials::basic("key", "secret");
+/// let url = "https://auth.example.com/oauth/introspect";
+/// let answer = token::introspect_token(&http, url, &client, &t.access_token, Some("access_token")).await?;
+/// println!("active: {}, scope: {:?}", answer.active, answer.claims.get("scope"));
+/// # Ok(()) }
+/// ```
+pub async fn introspect_token(
+    http: &reqwest::Client,
+    introspection_url: &str,
+    client: &ClientCredentials<'_>,
+    token: &str,
+    token_type_hint: Option<&str>,
+) -> Result<Introspection, TokenError> {
+    let mut form = vec![("token", token)];
+    form.extend(token_type_hint.map(|hint| ("token_type_hint", hint)));
+    let request = build_token_request(http, introspection_url, client, &form)?;
+    let response = read_response(http.execute(request).await, MAX_TOKEN_RESPONSE_BYTES).await?;
+    parse_introspection_response(&response)
+}
+
+/// Reads an introspection response (RFC 7662 §2.2), or the error it carries.
+pub fn parse_introspection_response(response: &RawResponse) -> Result<Introspection, TokenError> {
+    let json = parse_json_answer(response, "a JSON introspection response")?;
+    serde_json::from_value(json)
+        .map_err(|e| response.unexpected(format!("JSON that is not an introspection response ({e})")))
+}
+
 /// Sends one token request and parses the answer: what every grant function above does.
 ///
 /// It is the three steps below, in order; call them yourself if you want to see the request
@@ -565,6 +777,11 @@ pub fn build_token_request(
         ClientAuth::Post => {
             let mut form = form.to_vec();
             form.extend([("client_id", client.client_id), ("client_secret", client.client_secret)]);
+            request.form(&form)
+        }
+        ClientAuth::None => {
+            let mut form = form.to_vec();
+            form.push(("client_id", client.client_id));
             request.form(&form)
         }
     };
@@ -655,6 +872,19 @@ pub async fn read_response(sent: reqwest::Result<reqwest::Response>, limit: usiz
 /// }
 /// ```
 pub fn parse_token_response(response: &RawResponse) -> Result<TokenResponse, TokenError> {
+    let json = parse_json_answer(response, "a JSON token response")?;
+    let token: TokenResponse = serde_json::from_value(json)
+        .map_err(|e| response.unexpected(format!("JSON that is not a token response ({e})")))?;
+    if token.access_token.is_empty() {
+        return Err(response.unexpected("an empty access_token"));
+    }
+    Ok(TokenResponse { received_at: Some(Instant::now()), ..token })
+}
+
+/// The JSON of a successful answer from the authorization server, or why there is none: a
+/// redirect, an empty or non-JSON body, or an OAuth error (RFC 6749 §5.2). `what` names the answer
+/// expected, for the message ("a JSON token response").
+fn parse_json_answer(response: &RawResponse, what: &str) -> Result<serde_json::Value, TokenError> {
     let status = response.status;
     if (300..400).contains(&status) {
         let location =
@@ -664,29 +894,23 @@ pub fn parse_token_response(response: &RawResponse) -> Result<TokenResponse, Tok
         )));
     }
     if response.body.iter().all(u8::is_ascii_whitespace) {
-        return Err(response.unexpected("an empty body where a JSON token response was expected"));
+        return Err(response.unexpected(format!("an empty body where {what} was expected")));
     }
     if let Some(media_type) = response.media_type().filter(|_| !response.is_json()) {
-        let what = if media_type == "text/html" { "an HTML page" } else { "a body" };
-        return Err(response.unexpected(format!(
-            "HTTP {status} with {what} of type {media_type} where a JSON token response was expected"
-        )));
+        let body = if media_type == "text/html" { "an HTML page" } else { "a body" };
+        return Err(
+            response.unexpected(format!("HTTP {status} with {body} of type {media_type} where {what} was expected"))
+        );
     }
     let json: serde_json::Value = serde_json::from_slice(&response.body)
         .map_err(|e| response.unexpected(format!("the body is not valid JSON ({e})")))?;
-
     if !(200..300).contains(&status) {
         return match serde_json::from_value::<OAuthError>(json) {
             Ok(error) => Err(TokenError::Refused(OAuthError { status, ..error })),
             Err(_) => Err(response.unexpected(format!("HTTP {status} without an OAuth error (no \"error\" field)"))),
         };
     }
-    let token: TokenResponse = serde_json::from_value(json)
-        .map_err(|e| response.unexpected(format!("JSON that is not a token response ({e})")))?;
-    if token.access_token.is_empty() {
-        return Err(response.unexpected("an empty access_token"));
-    }
-    Ok(TokenResponse { received_at: Some(Instant::now()), ..token })
+    Ok(json)
 }
 
 /// Reads the answer to a revocation request (RFC 7009 §2.2): 200 is success, whatever the body;

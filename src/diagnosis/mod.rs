@@ -145,6 +145,7 @@ fn client_auth_words(server: &AuthorizationServer) -> &'static str {
     match server.client_auth {
         ClientAuth::Basic => "as HTTP Basic",
         ClientAuth::Post => "as client_id and client_secret in the form body",
+        ClientAuth::None => "as client_id alone in the form body (a public client, no secret)",
     }
 }
 
@@ -194,6 +195,7 @@ fn refused(grant: Grant, e: &OAuthError, server: &AuthorizationServer, answered:
                     Grant::AuthorizationCode => "the code",
                     Grant::RefreshToken => "the refresh token",
                     Grant::ClientCredentials => "the request",
+                    Grant::DeviceCode => "the device code",
                 }
             ),
             &format!(
@@ -381,6 +383,31 @@ fn refused_for_grant(grant: Grant, e: &OAuthError, server: &AuthorizationServer,
                  when the user revokes the consumer."
             ),
             "Always keep the newest refresh token. To recover, sign in again to get a fresh pair.",
+        ),
+        Grant::DeviceCode if e.error == "access_denied" => Explanation::new(
+            StatusCode::FORBIDDEN,
+            "The sign-in on the other device was declined",
+            &format!(
+                "{answered} {said} The user pressed Deny at the verification page (or the server refused), so the \
+                 device code will never bring a token (RFC 8628 §3.5)."
+            ),
+            "Start the device flow again from the start page if that was a mistake.",
+        ),
+        Grant::DeviceCode if e.error == "expired_token" => Explanation::new(
+            StatusCode::BAD_REQUEST,
+            "The device code expired",
+            &format!(
+                "{answered} {said} Nobody approved the sign-in at the verification page before the codes expired \
+                 (expires_in), so the server stopped accepting this device code (RFC 8628 §3.5)."
+            ),
+            "Start the device flow again, and enter the new code at the verification page in time.",
+        ),
+        Grant::DeviceCode => Explanation::new(
+            StatusCode::BAD_GATEWAY,
+            "The authorization server refused the device code",
+            &format!("{answered} {said} RFC 8628 §3.5 lists the answers a poll may get; this one ends the flow."),
+            "Start the device flow again from the start page; if it recurs, check that this client may use the \
+             device authorization grant at the server.",
         ),
         Grant::ClientCredentials => Explanation::new(
             StatusCode::BAD_GATEWAY,

@@ -19,8 +19,10 @@ pub mod api_call;
 pub mod authorization_code;
 pub mod cases;
 pub mod client_credentials;
+pub mod device;
 pub mod error;
 pub mod form;
+pub mod introspect;
 pub mod password;
 pub mod protect;
 pub mod refresh;
@@ -95,6 +97,8 @@ struct Inner {
     used_states: authorization_code::UsedStates,
     /// The `Host` values the app answers to.
     allowed_hosts: protect::AllowedHosts,
+    /// When each device code may poll next (RFC 8628 §3.5).
+    device_pace: device::DevicePace,
     /// Requests in flight outside the sandbox: at shutdown the listener keeps accepting (the app's
     /// own calls to its sandbox) until they are done.
     busy: Arc<AtomicUsize>,
@@ -153,6 +157,7 @@ impl AppState {
             busy: Arc::default(),
             draining: Arc::default(),
             allowed_hosts,
+            device_pace: device::DevicePace::default(),
             used_states: authorization_code::UsedStates::new(settings_state_lifetime),
         })))
     }
@@ -289,6 +294,9 @@ pub fn app(state: AppState) -> Router {
         .route("/refresh", post(refresh::refresh))
         .route("/api-call", post(api_call::api_call))
         .route("/revoke", post(revoke::revoke))
+        .route("/introspect", post(introspect::introspect))
+        .route("/device", post(device::start_device))
+        .route("/device/poll", post(device::poll_device))
         .nest_service("/static", ServeDir::new(&state.0.settings.static_dir));
     if let Some(sandbox) = &state.0.sandbox {
         router = router

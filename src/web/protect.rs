@@ -253,6 +253,9 @@ pub fn takes_credentials(method: &Method, path: &str) -> bool {
                 | "/refresh"
                 | "/api-call"
                 | "/revoke"
+                | "/introspect"
+                | "/device"
+                | "/device/poll"
                 | "/sandbox/site/oauth2/authorize"
         )
 }
@@ -262,7 +265,15 @@ pub fn takes_credentials(method: &Method, path: &str) -> bool {
 pub fn shows_or_takes_credentials(path: &str) -> bool {
     matches!(
         path,
-        "/" | "/oauth-callback" | "/authorize" | "/client-credentials" | "/refresh" | "/api-call" | "/revoke"
+        "/" | "/oauth-callback"
+            | "/authorize"
+            | "/client-credentials"
+            | "/refresh"
+            | "/api-call"
+            | "/revoke"
+            | "/introspect"
+            | "/device"
+            | "/device/poll"
     ) || path.starts_with("/sandbox/site/oauth2/")
 }
 

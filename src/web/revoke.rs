@@ -69,6 +69,7 @@ async fn steps(
         return Err(AppError::Revocation { explanation: Box::new(explanation), exchange: Box::new(revocation) });
     }
     let api = state.call_api(SampleCall::User, token, false, &scrubber).await;
-    let page = RevokeTemplate { layout: &state.0.layout, revocation, api };
+    let introspection = state.introspect(case, token, &scrubber).await;
+    let page = RevokeTemplate { layout: &state.0.layout, revocation, api, introspection };
     Ok(Html(page.render()?).into_response())
 }

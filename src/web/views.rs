@@ -47,6 +47,10 @@ pub struct Layout {
     pub discovery: Option<DiscoveryView>,
     /// The server can revoke tokens: the result page offers "Revoke this token".
     pub can_revoke: bool,
+    /// The server can introspect tokens: the result page offers "Is this token still active?".
+    pub can_introspect: bool,
+    /// The server offers the device authorization grant: the start page offers to start it.
+    pub device_flow: bool,
     /// The sample calls offered on the result page.
     pub calls: Vec<SampleCall>,
     /// `GET /2.0/user` on the Bitbucket API (or the sandbox's), for the API-token example.
@@ -107,6 +111,8 @@ impl Layout {
                 notes: d.notes.clone(),
             }),
             can_revoke: server.revocation.is_some(),
+            can_introspect: server.introspection.is_some(),
+            device_flow: server.device_authorization.is_some(),
             calls: match (&server.bitbucket_api, &server.user) {
                 (Some(_), _) => SampleCall::ALL.to_vec(),
                 (None, Some(_)) => vec![SampleCall::User],
@@ -137,6 +143,7 @@ impl Layout {
             (true, Grant::ClientCredentials, _) => "Works, private consumers only",
             (true, Grant::Password, _) => "Refused since 2022-03-01",
             (true, Grant::RefreshToken, _) => "Works; refresh tokens rotate",
+            (true, Grant::DeviceCode, _) => "Not offered (no device flow)",
             (false, _, Some(true)) => "Offered (its metadata lists it)",
             (false, _, Some(false)) => "Not listed in its metadata",
             (false, _, None) => "Its metadata does not say: try it",
@@ -330,6 +337,12 @@ impl ResultTemplate<'_> {
             Grant::ClientCredentials => "The client asked for a token for itself, with only its id and secret: no \
                 user took part, so the token speaks for the client alone (RFC 6749 §4.4)."
                 .to_owned(),
+            Grant::DeviceCode => format!(
+                "You approved the sign-in on another device, at the server's verification page, while this app \
+                 (the {client}, standing in for a device without a browser) polled the token endpoint with its \
+                 device code; once you approved, the poll was answered with the token below. The app never saw \
+                 your password (RFC 8628)."
+            ),
             Grant::RefreshToken if self.rotated() => "The refresh token was traded for a new access token, without \
                 the password. The server rotates refresh tokens: the answer carries a new one, and the old one no \
                 longer works."
@@ -371,6 +384,7 @@ impl ResultTemplate<'_> {
             Grant::AuthorizationCode => "/static/flow-authorization-code.svg",
             Grant::ClientCredentials => "/static/flow-client-credentials.svg",
             Grant::RefreshToken => "/static/flow-refresh.svg",
+            Grant::DeviceCode => "/static/flow-device.svg",
         }
     }
 
@@ -385,6 +399,7 @@ impl ResultTemplate<'_> {
             Grant::Password => "B C",
             Grant::AuthorizationCode => "D E",
             Grant::ClientCredentials | Grant::RefreshToken => "A B",
+            Grant::DeviceCode => "E F",
         }
     }
 
@@ -394,6 +409,7 @@ impl ResultTemplate<'_> {
             Grant::Password => "D E",
             Grant::AuthorizationCode => "F",
             Grant::ClientCredentials | Grant::RefreshToken => "C",
+            Grant::DeviceCode => "G",
         }
     }
 
@@ -432,6 +448,8 @@ pub struct RevokeTemplate<'a> {
     pub revocation: Exchange,
     /// Step 2: the API call with the revoked token, when the server has a user call.
     pub api: Option<ApiStep>,
+    /// Step 3: what the introspection endpoint says of the revoked token, when there is one.
+    pub introspection: Option<IntrospectionStep>,
 }
 
 /// `text` escaped for HTML, with a line-break opportunity (`<wbr>`) after each `/` and before each
@@ -482,4 +500,143 @@ mod tests {
         assert!(view.expires_at_rfc3339.unwrap().ends_with('Z'));
         assert_eq!(view.access_token_masked, "abcd…wxyz");
     }
+}
+
+/// What the device page shows: the codes, where to go, and when they expire.
+pub struct DeviceView {
+    /// The device code, for the page's poll form (a secret: never shown in the text).
+    pub device_code: String,
+    /// The code the user types, as the server gave it.
+    pub user_code: String,
+    /// Where to type it.
+    pub verification_uri: String,
+    /// The verification URI as a link, when it is an http or https URL.
+    pub verification_link: Option<String>,
+    /// `verification_uri_complete`, as the server gave it.
+    pub verification_uri_complete: Option<String>,
+    /// The same as a link, when it is an http or https URL.
+    pub complete_link: Option<String>,
+    /// Its QR code, as inline SVG.
+    pub qr_svg: Option<String>,
+    /// When the codes expire, RFC 3339, for the countdown.
+    pub expires_at: Option<String>,
+    /// The same moment for people: `2026-12-06 03:18:32 UTC`.
+    pub expires_human: Option<String>,
+    /// Seconds between polls.
+    pub interval: u64,
+    /// Polls so far.
+    pub polls: u32,
+}
+
+impl DeviceView {
+    /// The view from the page's own form (a poll without the script shows the page again).
+    pub fn from_form(
+        device_code: &str,
+        user_code: String,
+        verification_uri: String,
+        verification_uri_complete: Option<String>,
+        expires_at: Option<String>,
+        interval: u64,
+        polls: u32,
+    ) -> DeviceView {
+        let complete = verification_uri_complete.filter(|uri| !uri.is_empty());
+        let complete_link = complete.as_deref().and_then(super::device::link);
+        DeviceView {
+            device_code: device_code.to_owned(),
+            verification_link: super::device::link(&verification_uri),
+            qr_svg: complete_link.as_deref().and_then(super::device::qr_svg),
+            complete_link,
+            verification_uri_complete: complete,
+            user_code,
+            verification_uri,
+            // An RFC 3339 time, as this app wrote it on the page: digits and `-:.TZ+` only.
+            expires_at: expires_at
+                .clone()
+                .filter(|at| at.len() < 40 && at.bytes().all(|b| b.is_ascii_digit() || b"-:.TZ+".contains(&b))),
+            expires_human: expires_at_human(expires_at.as_deref()),
+            interval,
+            polls,
+        }
+    }
+}
+
+/// `2026-12-06T03:18:32Z` as `2026-12-06 03:18:32 UTC`.
+fn expires_at_human(rfc3339: Option<&str>) -> Option<String> {
+    let at = rfc3339?.strip_suffix('Z')?;
+    Some(format!("{} UTC", at.replacen('T', " ", 1)))
+}
+
+/// One poll of the token endpoint while the user has not approved yet.
+pub struct PollView {
+    /// Which poll this is, from 1.
+    pub number: u32,
+    /// The exchange, as sent and answered.
+    pub exchange: Exchange,
+    /// The OAuth error it got: `authorization_pending` or `slow_down`.
+    pub error: String,
+    /// What that means.
+    pub note: String,
+}
+
+impl PollView {
+    /// A pending poll, and what the server's answer means for the next one.
+    pub fn new(number: u32, exchange: Exchange, error: &str, interval: u64) -> PollView {
+        let note = if error == "slow_down" {
+            format!(
+                "slow_down: the server asks the device to poll less often. RFC 8628 §3.5: the interval grows by 5 \
+                 seconds, to {interval} s, for every poll from now on."
+            )
+        } else {
+            format!(
+                "authorization_pending: the user has not approved yet (RFC 8628 §3.5). The next poll goes in \
+                 {interval} s."
+            )
+        };
+        PollView { number, exchange, error: error.to_owned(), note }
+    }
+}
+
+/// `templates/device.html`: the device flow under way.
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DeviceTemplate<'a> {
+    pub layout: &'a Layout,
+    pub device: DeviceView,
+    /// Steps A and B: the device authorization request (on the first page only).
+    pub authorization: Option<Exchange>,
+    /// Step E so far: the polls this page shows.
+    pub polls: Vec<PollView>,
+}
+
+/// `templates/device_poll_fragment.html`: one poll, for the page's script to add.
+#[derive(Template)]
+#[template(path = "device_poll_fragment.html")]
+pub struct DevicePollFragment<'a> {
+    pub poll: &'a PollView,
+}
+
+/// `templates/introspection.html`: what the introspection endpoint said about a token.
+#[derive(Template)]
+#[template(path = "introspection.html")]
+pub struct IntrospectionTemplate<'a> {
+    pub layout: &'a Layout,
+    pub step: &'a IntrospectionStep,
+}
+
+/// `templates/introspection_fragment.html`: the same, for the page's script to add.
+#[derive(Template)]
+#[template(path = "introspection_fragment.html")]
+pub struct IntrospectionFragment<'a> {
+    pub step: &'a IntrospectionStep,
+}
+
+/// One introspection (RFC 7662): the exchange, and the answer read.
+pub struct IntrospectionStep {
+    pub exchange: Exchange,
+    /// `active`, when the answer was read.
+    pub active: Option<bool>,
+    /// The other members of the answer, pretty-printed.
+    pub claims: Option<String>,
+    /// What went wrong, when no answer could be read.
+    pub problem: Option<String>,
 }

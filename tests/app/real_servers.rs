@@ -594,3 +594,101 @@ async fn glewlwyd_recipe_every_grant_every_refusal_and_discovery_that_cannot_wor
     refused.assert_contains("grant_type=password");
     assert_no_bitbucket(&refused);
 }
+
+/// oidc-provider's device verification pages, driven like a browser from `verification_uri_complete`:
+/// the code (already in the URL) is submitted, then confirmed, then the sign-in and consent, until
+/// a page with no form: its success page.
+async fn oidc_approve_device(browser: &mut Browser, start: String) -> Page {
+    let mut url = start;
+    let mut page = browser.send(browser.client.get(&url), &url).await;
+    for _ in 0..16 {
+        if (300..400).contains(&page.status) {
+            url = url::Url::parse(&url).unwrap().join(page.location()).unwrap().to_string();
+            page = browser.send(browser.client.get(&url), &url).await;
+            continue;
+        }
+        if !page.body.contains("<form") {
+            return page;
+        }
+        let extra: &[(&str, &str)] =
+            if page.body.contains(r#"name="login""#) { &[("login", "alice"), ("password", "any")] } else { &[] };
+        (url, page) = browser.post_form_of(&url, &page, extra).await;
+    }
+    panic!("oidc-provider's device pages never ended: {url}");
+}
+
+impl Browser {
+    /// Posts the page's first form (its hidden fields plus `extra`); returns where it was posted
+    /// and the answer, whatever it is.
+    async fn post_form_of(&mut self, at: &str, page: &Page, extra: &[(&str, &str)]) -> (String, Page) {
+        let start = page.body.find("<form").unwrap();
+        let form = &page.body[start..];
+        let action = unescape(attribute(form, "action").unwrap_or(""));
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for input in form[..form.find("</form>").unwrap_or(form.len())].split("<input").skip(1) {
+            if attribute(input, "type") == Some("hidden") {
+                let name = attribute(input, "name").unwrap_or("").to_owned();
+                fields.push((name, unescape(attribute(input, "value").unwrap_or(""))));
+            }
+        }
+        fields.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let target = url::Url::parse(at).unwrap().join(&action).unwrap().to_string();
+        let answer = self.send(self.client.post(&target).form(&fields), &target).await;
+        (target, answer)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real servers: tests/servers/install.sh"]
+async fn oidc_provider_device_flow_and_introspection_through_the_app() {
+    let (listener, callback) = app_listener().await;
+    let server = start("node", OIDC, &callback, &[]);
+    let app = app_from(listener, &recipe("oidc-provider", server.port())).await;
+    let start_page = app.get("/").await;
+    start_page.assert_contains(r#"id="start-device""#);
+
+    // A and B: the codes; C: the page that shows them, with a QR code of verification_uri_complete.
+    let device = app.post_form("/device", &[]).await;
+    assert_eq!(device.status, 200, "{}", device.body);
+    device.assert_contains("The device authorization request");
+    device.assert_contains("POST /device/auth HTTP/1.1");
+    let user_code = device.text_of("user-code");
+    assert_eq!(user_code.len(), 9, "{user_code}");
+    device.assert_contains(r#"id="qr-code""#);
+    assert_no_bitbucket(&device);
+    let form: Vec<(String, String)> = device.hidden_fields();
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+
+    // E: polled before anyone approved, the server says authorization_pending.
+    let pending = app.post_form("/device/poll", &form).await;
+    assert_eq!(pending.status, 200, "{}", pending.body);
+    assert_eq!(pending.headers.get("x-device").unwrap(), "pending");
+    pending.assert_contains("authorization_pending");
+
+    // D: approved in a browser, on the server's own pages.
+    let complete = query_param(&device.body.replace("&amp;", "&"), "user_code")
+        .map(|_| format!("{}/device?user_code={user_code}", server.url))
+        .unwrap();
+    let mut browser = Browser::new();
+    let done = oidc_approve_device(&mut browser, complete).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+
+    // E, F, G: the next poll brings the token, shown on the result page.
+    let pending_form: Vec<(String, String)> = pending.hidden_fields();
+    let pending_form: Vec<(&str, &str)> = pending_form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let page = app.post_form("/device/poll", &pending_form).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.headers.get("x-device").unwrap(), "token");
+    page.assert_contains("Access token issued");
+    page.assert_contains("device authorization grant");
+    assert_eq!(page.text_of("profile-name"), "Alice Liddell");
+
+    // Introspection before and after revocation.
+    let token = page.hidden("access_token");
+    let before = app.post_form("/introspect", &[("access_token", &token)]).await;
+    assert_eq!(before.status, 200, "{}", before.body);
+    assert_eq!(before.text_of("introspection-active"), "active: true");
+    before.assert_contains("POST /token/introspection HTTP/1.1");
+    let revoked = revoke(&app, &page, true).await;
+    assert_eq!(revoked.text_of("introspection-active"), "active: false");
+}

@@ -65,7 +65,8 @@ const configuration = {
       client_secret: 'oidc-secret',
       client_name: 'Rust sample app (test client)',
       redirect_uris: values['redirect-uri'],
-      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials',
+        'urn:ietf:params:oauth:grant-type:device_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
       scope: 'openid profile email offline_access',
@@ -105,7 +106,10 @@ const configuration = {
     revocation: { enabled: true },
     clientCredentials: { enabled: true },
     userinfo: { enabled: true },
-    introspection: { enabled: false },
+    // RFC 7662 and RFC 8628, as oidc-provider's documentation enables them (features.introspection,
+    // features.deviceFlow); the device flow's verification pages are its development defaults.
+    introspection: { enabled: true },
+    deviceFlow: { enabled: true },
   },
   // Fixed, non-secret keys: this server is for tests only.
   cookies: { keys: ['test-only-cookie-key-1'] },
