@@ -126,7 +126,7 @@ fn show_body(raw: &RawResponse, parsed: Option<&Value>, secrets: &Masks<'_>) -> 
 }
 
 /// The keys of a JSON answer whose values are shown as `abcd…wxyz`.
-const TOKEN_KEYS: [&str; 2] = ["access_token", "refresh_token"];
+const TOKEN_KEYS: [&str; 3] = ["access_token", "refresh_token", "device_code"];
 
 /// `text` with each secret, and its URL-encoded form, replaced by its mask. Most texts hold no
 /// secret (a header value, a user's profile): they are searched, not copied.

@@ -90,15 +90,23 @@ impl Layout {
             api_url: server.user.as_ref().map(|u| u.url.clone()),
             config_path: config_path.display().to_string(),
             password_grant_removed: server.refuses_password_grant(),
-            grants_offered: [Grant::AuthorizationCode, Grant::ClientCredentials, Grant::Password, Grant::RefreshToken]
-                .into_iter()
-                .map(|grant| (grant, server.offers_grant(grant.grant_type())))
-                .collect(),
+            grants_offered: [
+                Grant::AuthorizationCode,
+                Grant::ClientCredentials,
+                Grant::Password,
+                Grant::RefreshToken,
+                Grant::DeviceCode,
+            ]
+            .into_iter()
+            .map(|grant| (grant, server.offers_grant(grant.grant_type())))
+            .collect(),
             endpoints: [
                 Some(("Token endpoint", &server.token)),
                 server.authorize.as_ref().map(|a| ("Authorization endpoint", a)),
                 server.user.as_ref().map(|u| ("User call", u)),
                 server.revocation.as_ref().map(|r| ("Revocation endpoint", r)),
+                server.introspection.as_ref().map(|i| ("Introspection endpoint", i)),
+                server.device_authorization.as_ref().map(|d| ("Device authorization endpoint", d)),
             ]
             .into_iter()
             .flatten()
