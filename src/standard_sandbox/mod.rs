@@ -5,7 +5,7 @@
 //!
 //! It is a small app of its own, one file per endpoint, and imports nothing from the web layer.
 //! Build it with [`StandardSandbox::new`], then serve [`router`] at the path of its issuer and
-//! [`well_known_router`] at the origin's root. Routes, relative to where [`router`] is mounted:
+//! [`well_known_router`] at the origin's root ([`standalone`] does both, for a process of its own). Routes, relative to where [`router`] is mounted:
 //!
 //! | route                                   | file                     | specification                      |
 //! |-----------------------------------------|--------------------------|------------------------------------|
@@ -228,6 +228,19 @@ pub fn router<S: Clone + Send + Sync + 'static>(sandbox: Arc<StandardSandbox>) -
 pub fn well_known_router<S: Clone + Send + Sync + 'static>(sandbox: Arc<StandardSandbox>) -> Router<S> {
     let path = format!("/.well-known/oauth-authorization-server{}", sandbox.issuer_path);
     Router::new().route(&path, get(discovery::authorization_server_metadata)).with_state(sandbox)
+}
+
+/// The server alone, as a process of its own serves it: [`router`] nested at the issuer's path
+/// and [`well_known_router`] at the root (`examples/standard_server.rs`, the tests).
+pub fn standalone(sandbox: Arc<StandardSandbox>) -> Router {
+    let well_known = well_known_router(sandbox.clone());
+    let routes = if sandbox.issuer_path.is_empty() {
+        router(sandbox)
+    } else {
+        let path = sandbox.issuer_path.clone();
+        Router::new().nest(&path, router(sandbox))
+    };
+    routes.merge(well_known)
 }
 
 /// Seconds since 1970, for JWT claims.
