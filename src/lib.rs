@@ -27,10 +27,10 @@ pub mod grant;
 pub mod jwt;
 pub mod pkce;
 pub mod sandbox;
-pub mod standard_sandbox;
 pub mod secrets;
 pub mod server;
 pub mod settings;
+pub mod standard_sandbox;
 pub mod token;
 pub mod web;
 

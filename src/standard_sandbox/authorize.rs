@@ -189,7 +189,10 @@ impl StandardSandbox {
         let well_formed = code_challenge.len() == 43
             && code_challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !well_formed {
-            return refuse("invalid_request", "code_challenge must be BASE64URL(SHA256(code_verifier)): 43 characters.");
+            return refuse(
+                "invalid_request",
+                "code_challenge must be BASE64URL(SHA256(code_verifier)): 43 characters.",
+            );
         }
         let nonce = params.get("nonce");
         if nonce.is_some_and(|n| n.len() > MAX_NONCE) {

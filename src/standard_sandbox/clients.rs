@@ -153,7 +153,9 @@ impl StandardSandbox {
             }
             None => {
                 let id = form.get("client_id").ok_or_else(|| {
-                    OAuthError::invalid_client("Client authentication is required (HTTP Basic, or client_id in the body).")
+                    OAuthError::invalid_client(
+                        "Client authentication is required (HTTP Basic, or client_id in the body).",
+                    )
                 })?;
                 (id.to_owned(), form.get("client_secret").map(str::to_owned))
             }

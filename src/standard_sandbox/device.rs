@@ -77,7 +77,10 @@ impl StandardSandbox {
         let form = Form::parse(headers, body)?;
         let client = self.authenticate_client(headers, &form, true)?;
         if !client.allows(DEVICE_CODE) {
-            return Err(OAuthError::new("unauthorized_client", "This client may not use the device authorization grant."));
+            return Err(OAuthError::new(
+                "unauthorized_client",
+                "This client may not use the device authorization grant.",
+            ));
         }
         let scopes = match form.get("scope").map(parse_scope) {
             None => vec!["openid"],

@@ -72,10 +72,7 @@ impl SigningKey {
 
 /// `GET /jwks`: the JSON Web Key Set (RFC 7517 §5), one key.
 pub(super) async fn jwks(State(sandbox): State<Arc<StandardSandbox>>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/jwk-set+json")],
-        Json(json!({"keys": [sandbox.keys.jwk]})),
-    )
+    ([(header::CONTENT_TYPE, "application/jwk-set+json")], Json(json!({"keys": [sandbox.keys.jwk]})))
 }
 
 #[cfg(test)]

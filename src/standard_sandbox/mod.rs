@@ -168,9 +168,8 @@ impl StandardSandbox {
     /// A server with the given options and a new signing key.
     pub fn new(options: StandardOptions) -> Arc<StandardSandbox> {
         let issuer = options.issuer.trim_end_matches('/').to_owned();
-        let issuer_path = url::Url::parse(&issuer)
-            .map(|url| url.path().trim_end_matches('/').to_owned())
-            .unwrap_or_default();
+        let issuer_path =
+            url::Url::parse(&issuer).map(|url| url.path().trim_end_matches('/').to_owned()).unwrap_or_default();
         Arc::new(StandardSandbox {
             issuer,
             issuer_path,

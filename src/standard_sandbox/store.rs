@@ -82,7 +82,10 @@ pub(crate) struct RefreshToken {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DeviceStatus {
     Pending,
-    Approved { username: &'static str, auth_time: u64 },
+    Approved {
+        username: &'static str,
+        auth_time: u64,
+    },
     Denied,
     /// Exchanged for tokens already.
     Redeemed,

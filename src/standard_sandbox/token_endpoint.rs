@@ -113,7 +113,11 @@ impl StandardSandbox {
         }
         Ok(self.issue(Issue {
             client_id: client.id,
-            owner: Owner::User { username: record.username, auth_time: record.auth_time, nonce: record.nonce.as_deref() },
+            owner: Owner::User {
+                username: record.username,
+                auth_time: record.auth_time,
+                nonce: record.nonce.as_deref(),
+            },
             scopes: &record.scopes,
             grant_id: Some(&record.grant_id),
             refresh: refresh_scopes(client, &record.scopes),
@@ -170,11 +174,15 @@ impl StandardSandbox {
     /// user, so `openid` and `offline_access` are left out of what is granted (§3.3 lets a server
     /// grant less than asked, and say so in `scope`).
     fn client_credentials_grant(&self, client: &'static Client, form: &Form) -> Result<Value, OAuthError> {
-        let scopes: Vec<&'static str> = requested_scopes(form, &[])?
-            .into_iter()
-            .filter(|s| !matches!(*s, "openid" | "offline_access"))
-            .collect();
-        Ok(self.issue(Issue { client_id: client.id, owner: Owner::Client, scopes: &scopes, grant_id: None, refresh: None }))
+        let scopes: Vec<&'static str> =
+            requested_scopes(form, &[])?.into_iter().filter(|s| !matches!(*s, "openid" | "offline_access")).collect();
+        Ok(self.issue(Issue {
+            client_id: client.id,
+            owner: Owner::Client,
+            scopes: &scopes,
+            grant_id: None,
+            refresh: None,
+        }))
     }
 
     /// RFC 6749 §4.3, **legacy**: the client sees the user's password. Failed passwords are
@@ -252,7 +260,7 @@ mod tests {
     #[test]
     fn code_verifiers_are_43_to_128_unreserved_characters() {
         assert!(is_code_verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
-        assert!(is_code_verifier(&"a.~_-".repeat(25)[..128]));
+        assert!(is_code_verifier(&"a.~_-".repeat(26)[..128]));
         assert!(!is_code_verifier(&"a".repeat(42)));
         assert!(!is_code_verifier(&"a".repeat(129)));
         assert!(!is_code_verifier(&format!("{}+", "a".repeat(43))));
