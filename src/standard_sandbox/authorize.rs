@@ -54,10 +54,11 @@ impl Params {
         let mut values = HashMap::new();
         let mut repeated = Vec::new();
         for (name, value) in url::form_urlencoded::parse(bytes).into_owned() {
-            if values.contains_key(&name) {
-                repeated.push(name);
-            } else {
-                values.insert(name, value);
+            match values.entry(name) {
+                std::collections::hash_map::Entry::Occupied(entry) => repeated.push(entry.key().clone()),
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    entry.insert(value);
+                }
             }
         }
         Params { values, repeated }
