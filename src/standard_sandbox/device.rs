@@ -24,7 +24,7 @@ use serde_json::json;
 use super::clients::{Client, DEVICE_CODE, client};
 use super::pages::{ScopeView, respond_html, scope_views};
 use super::store::{DeviceGrant, DeviceStatus};
-use super::{Form, OAuthError, StandardSandbox, no_store_json, now_unix, parse_scope};
+use super::{Form, OAuthError, StandardSandbox, no_store_json, parse_scope};
 
 /// RFC 8628 §6.1: consonants only (no vowels, so no words), base 20.
 const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
@@ -257,7 +257,7 @@ pub(super) async fn verification_post(
                 let approved = form.decision == "grant";
                 if let Some(grant) = sandbox.issued().devices.get_mut(&device_code) {
                     grant.status = if approved {
-                        DeviceStatus::Approved { username: user.username, auth_time: user.auth_time.min(now_unix()) }
+                        DeviceStatus::Approved { username: user.username, auth_time: user.auth_time }
                     } else {
                         DeviceStatus::Denied
                     };
