@@ -4,6 +4,8 @@
 //! - [`web`]: the router (every route in [`web::app`]), a file per grant or action, the error
 //!   pages, the page views and the protections;
 //! - [`sandbox`]: the built-in Bitbucket emulator, an app of its own (imports nothing from `web`);
+//! - [`standard_sandbox`]: the built-in standard OAuth 2.0 / OpenID Connect server, an app of its
+//!   own beside it;
 //! - [`diagnosis`]: what each answer from the server means, and the fix, as plain explanations;
 //! - [`exchange`]: each step's HTTP exchange, recorded with secrets masked, as `curl` and Rust;
 //! - [`authorization_server`]: the one description of the server the app talks to;
@@ -28,6 +30,7 @@ pub mod sandbox;
 pub mod secrets;
 pub mod server;
 pub mod settings;
+pub mod standard_sandbox;
 pub mod token;
 pub mod web;
 

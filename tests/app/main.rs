@@ -15,6 +15,7 @@ mod process;
 mod real_servers;
 mod sandbox_cases;
 mod standard_cases;
+mod standard_sandbox;
 mod standard_server;
 mod startup;
 mod teaching;
