@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use serde::Deserialize;
 use url::Url;
 
-use crate::settings::{Settings, join};
+use crate::settings::{SandboxServer, Settings, join};
 use crate::token::{self, ClientAuth, OAuthError};
 
 /// What kind of server it is: it decides the defaults and what the pages may say about it.
@@ -177,6 +177,8 @@ pub struct AuthorizationServer {
     pub grant_types_supported: Option<Vec<String>>,
     /// How the client authenticates at the token endpoint.
     pub client_auth: ClientAuth,
+    /// The built-in standard server (`"sandboxServer": "standard"`), reached by discovery like any.
+    pub built_in: bool,
 }
 
 /// The fields of RFC 8414 (and OpenID Connect Discovery) metadata the app uses.
@@ -332,6 +334,12 @@ impl AuthorizationServer {
         local_addr: SocketAddr,
         discovered: Option<Discovered>,
     ) -> Result<AuthorizationServer, url::ParseError> {
+        if settings.sandbox && settings.sandbox_server == SandboxServer::Standard {
+            // The built-in standard server: a standard server like any other, known by discovery.
+            let mut server = AuthorizationServer::standard(settings, discovered.unwrap_or_default());
+            server.built_in = true;
+            return Ok(server);
+        }
         if settings.sandbox {
             let base = Url::parse(&format!("http://{}/sandbox", loopback(local_addr)))?;
             let api_url = Url::parse(&format!("{base}/api"))?;
@@ -374,7 +382,9 @@ impl AuthorizationServer {
         };
         let configured =
             |url: &Option<Url>| url.as_ref().map(|u| Endpoint { url: u.to_string(), found: Found::Configured });
-        let endpoints = &settings.endpoints;
+        // The built-in server is known by discovery alone; endpoints set for another server do not apply.
+        let none = crate::settings::ConfiguredEndpoints::default();
+        let endpoints = if settings.sandbox { &none } else { &settings.endpoints };
         let token = configured(&endpoints.token)
             .or_else(|| found(|m| &m.token_endpoint))
             .expect("a standard server has a token endpoint: configured, or required by discovery");
@@ -405,7 +415,12 @@ impl AuthorizationServer {
             bitbucket_api: None,
             discovery,
             grant_types_supported: first(|m| &m.grant_types_supported),
-            client_auth: settings.client_auth.unwrap_or(discovered_auth),
+            client_auth: if settings.sandbox {
+                discovered_auth
+            } else {
+                settings.client_auth.unwrap_or(discovered_auth)
+            },
+            built_in: false,
         }
     }
 
@@ -424,6 +439,7 @@ impl AuthorizationServer {
             discovery: None,
             grant_types_supported: None,
             client_auth: ClientAuth::Basic,
+            built_in: false,
         }
     }
 
@@ -468,6 +484,7 @@ impl AuthorizationServer {
             Kind::BitbucketOrg => "bitbucket.org".into(),
             Kind::Sandbox { .. } => "the sandbox".into(),
             Kind::BitbucketPaths => format!("the Bitbucket-style server at {}", host_of(&self.token.url)),
+            Kind::Standard if self.built_in => "the built-in standard server".into(),
             Kind::Standard => match &self.discovery {
                 Some(discovery) => format!("the authorization server {}", discovery.issuer),
                 None => format!("the authorization server at {}", host_of(&self.token.url)),
@@ -538,6 +555,10 @@ impl AuthorizationServer {
             (Kind::Sandbox { .. }, _) => {
                 format!("sandbox (built-in Bitbucket emulator, token endpoint {})", self.token.url)
             }
+            (Kind::Standard, Some(discovery)) if self.built_in => format!(
+                "sandbox (the built-in standard OAuth 2.0 / OpenID Connect server, issuer {}, discovered)",
+                discovery.issuer
+            ),
             (_, Some(discovery)) => format!(
                 "authorization server {} (discovered), token endpoint {}, user call {user}",
                 discovery.issuer, self.token.url

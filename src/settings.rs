@@ -50,6 +50,8 @@ pub struct Settings {
     pub sandbox: bool,
     /// How the sandbox behaves (only used in sandbox mode).
     pub sandbox_options: SandboxOptions,
+    /// Which built-in server sandbox mode runs: the Bitbucket sandbox, or the standard one.
+    pub sandbox_server: SandboxServer,
     /// Outbound HTTP limits.
     pub upstream: UpstreamLimits,
     /// How long a sign-in (authorization code grant) may take, from `/authorize` to the callback.
@@ -70,6 +72,17 @@ pub struct Settings {
     pub config_path: PathBuf,
     /// The folder served at `/static/`.
     pub static_dir: PathBuf,
+}
+
+/// The built-in server sandbox mode runs (`sandboxServer`, `SANDBOX_SERVER`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SandboxServer {
+    /// The Bitbucket sandbox: bitbucket.org's endpoints and answers, offline (the default).
+    #[default]
+    Bitbucket,
+    /// A standard OAuth 2.0 / OpenID Connect server (`src/standard_sandbox/`), reached by discovery
+    /// like a real one: the device flow, introspection, JWT access tokens, userinfo.
+    Standard,
 }
 
 /// Endpoints given one by one in the settings (`tokenUrl`, `authorizeUrl`, `userUrl`,
@@ -142,6 +155,7 @@ struct ConfigFile {
     pkce: Option<bool>,
     sandbox: Option<bool>,
     sandbox_password_grant: Option<bool>,
+    sandbox_server: Option<String>,
     timeout_seconds: Option<u64>,
     connect_timeout_seconds: Option<u64>,
     failed_attempts_per_minute: Option<u32>,
@@ -302,6 +316,20 @@ impl Settings {
         };
         let password_grant =
             flag("sandboxPasswordGrant", "BITBUCKET_SANDBOX_PASSWORD_GRANT", file.sandbox_password_grant, true)?;
+        let sandbox_server = match pick("SANDBOX_SERVER", file.sandbox_server) {
+            (None, _) => SandboxServer::Bitbucket,
+            (Some(value), source_name) => match value.trim().to_ascii_lowercase().as_str() {
+                "bitbucket" => SandboxServer::Bitbucket,
+                "standard" => SandboxServer::Standard,
+                _ => {
+                    return Err(ConfigError {
+                        source_name,
+                        key: "sandboxServer".into(),
+                        problem: format!("{value:?} is not bitbucket or standard"),
+                    });
+                }
+            },
+        };
         let seconds = |key: &'static str, value: Option<u64>, default: Duration| match value {
             None => Ok(default),
             Some(0) => Err(file_error(key, "must be at least 1 second".into())),
@@ -375,6 +403,7 @@ impl Settings {
             pkce,
             sandbox,
             sandbox_options: SandboxOptions { password_grant, ..SandboxOptions::default() },
+            sandbox_server,
             upstream,
             state_lifetime: DEFAULT_STATE_LIFETIME,
             failed_attempts_per_minute,
@@ -410,6 +439,7 @@ impl Settings {
             pkce: true,
             sandbox: true,
             sandbox_options: SandboxOptions::default(),
+            sandbox_server: SandboxServer::Bitbucket,
             upstream: UpstreamLimits::default(),
             state_lifetime: DEFAULT_STATE_LIFETIME,
             failed_attempts_per_minute: DEFAULT_FAILED_ATTEMPTS_PER_MINUTE,
@@ -639,6 +669,16 @@ mod tests {
         let settings = load(MINIMAL, &[("OAUTH_TOKEN_URL", "http://127.0.0.1:9/token")]).unwrap();
         assert!(settings.describes_standard_server());
         assert!(!load(MINIMAL, &[]).unwrap().describes_standard_server());
+    }
+
+    #[test]
+    fn the_standard_sandbox_is_chosen_by_one_setting() {
+        assert_eq!(load(MINIMAL, &[]).unwrap().sandbox_server, SandboxServer::Bitbucket);
+        let settings = load(MINIMAL, &[("SANDBOX_SERVER", "standard")]).unwrap();
+        assert_eq!(settings.sandbox_server, SandboxServer::Standard);
+        let file = r#"{"consumerKey":"k","consumerSecret":"s","sandboxServer":"standard"}"#;
+        assert_eq!(load(file, &[]).unwrap().sandbox_server, SandboxServer::Standard);
+        assert_eq!(load(MINIMAL, &[("SANDBOX_SERVER", "keycloak")]).unwrap_err().key, "sandboxServer");
     }
 
     #[test]

@@ -59,7 +59,8 @@ use crate::grant::Grant;
 use crate::sandbox::{self, Sandbox};
 use crate::secrets::Scrubber;
 use crate::server;
-use crate::settings::{Settings, join};
+use crate::settings::{SandboxServer, Settings, join};
+use crate::standard_sandbox;
 use crate::token::{self, ClientCredentials, TokenResponse};
 use cases::SandboxCase;
 use error::AppError;
@@ -76,6 +77,8 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     settings: Settings,
+    /// The scopes asked for (space-separated; empty: none).
+    scope: String,
     /// The one HTTP client: timeouts on, redirects off, connections pooled.
     http: reqwest::Client,
     /// The authorization server and API the tokens come from and go to.
@@ -116,7 +119,12 @@ impl AppState {
     ) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
         crate::install_tls_provider();
         let http = token::http_client(settings.upstream.connect_timeout, settings.upstream.timeout)?;
+        let standard_sandbox = settings.sandbox && settings.sandbox_server == SandboxServer::Standard;
         let discovered = match (&settings.issuer, settings.sandbox) {
+            (_, true) if standard_sandbox => {
+                let issuer = start_standard_sandbox(&settings, local_addr).await?;
+                Some(authorization_server::discover(&http, &issuer).await?)
+            }
             (Some(issuer), false) => Some(authorization_server::discover(&http, issuer).await?),
             _ => None,
         };
@@ -135,7 +143,12 @@ impl AppState {
             (None, true) => None,
             (None, false) => Some(format!("http://localhost:{}/oauth-callback", local_addr.port())),
         };
-        let sandbox = settings.sandbox.then(|| Sandbox::new(settings.sandbox_options.clone()));
+        let sandbox = (settings.sandbox && !standard_sandbox).then(|| Sandbox::new(settings.sandbox_options.clone()));
+        // The built-in standard server's client asks for every scope it offers, unless told otherwise.
+        let scope = match (standard_sandbox, settings.scope.is_empty()) {
+            (true, true) => standard_sandbox::SCOPES_SUPPORTED.join(" "),
+            _ => settings.scope.clone(),
+        };
         // The state cookie's key: from cookieSecret when instances share one, else random per
         // process. Never from a secret that ships in the repository (the sandbox's is public).
         let cookie_key = settings.cookie_secret.as_ref().map_or_else(CookieKey::random, CookieKey::from_secret);
@@ -146,6 +159,7 @@ impl AppState {
         let attempts = AttemptLimiter::new(settings.failed_attempts_per_minute);
         Ok(AppState(Arc::new(Inner {
             attempts,
+            scope,
             settings,
             http,
             server,
@@ -180,6 +194,10 @@ impl AppState {
     fn client(&self, case: SandboxCase) -> ClientCredentials<'_> {
         let (client_id, client_secret) = match case.consumer() {
             Some(consumer) => (consumer.key, consumer.secret),
+            // The built-in standard server's own client: public values, like the sandbox's.
+            None if self.0.server.built_in => {
+                (standard_sandbox::STANDARD_CLIENT_ID, standard_sandbox::STANDARD_CLIENT_SECRET)
+            }
             None => (self.0.settings.consumer_key.as_str(), self.0.settings.consumer_secret.expose_secret()),
         };
         ClientCredentials { client_id, client_secret, auth: self.0.server.client_auth }
@@ -197,7 +215,7 @@ impl AppState {
 
     /// The scopes to ask for, if any are set.
     fn scope(&self) -> Option<&str> {
-        Some(self.0.settings.scope.as_str()).filter(|s| !s.is_empty())
+        Some(self.0.scope.as_str()).filter(|s| !s.is_empty())
     }
 
     /// A scrubber that knows the consumer secret for `case` (and its Basic-auth form).
@@ -280,6 +298,24 @@ impl AppState {
         };
         ApiStep::new(names_the_user, self.0.server.is_bitbucket(), exchange, json, problem)
     }
+}
+
+/// Starts the built-in standard server on a loopback port of its own, as a separate server would
+/// run, and returns its issuer: the app then discovers it over HTTP like any other. It serves
+/// until the process ends (the app's own calls to it may outlast the app's listener at shutdown).
+async fn start_standard_sandbox(settings: &Settings, local_addr: SocketAddr) -> std::io::Result<url::Url> {
+    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+    let issuer = format!("http://{}/sandbox/oidc", listener.local_addr()?);
+    let mut options = standard_sandbox::StandardOptions::new(&issuer);
+    options.password_grant = settings.sandbox_options.password_grant;
+    // The app's callback on the name people open it by; loopback IP literals match any port.
+    options.redirect_uris.push(format!("http://localhost:{}/oauth-callback", local_addr.port()));
+    let standard = standard_sandbox::StandardSandbox::new(options);
+    let router = standard_sandbox::standalone(standard)
+        .nest_service("/static", ServeDir::new(&settings.static_dir))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
+    tokio::spawn(server::serve(listener, router, server::Limits::default(), std::future::pending(), None));
+    Ok(url::Url::parse(&issuer).expect("a valid issuer"))
 }
 
 /// Every route of the app, in one place.

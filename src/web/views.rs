@@ -22,6 +22,8 @@ use crate::token::TokenResponse;
 pub struct Layout {
     /// True when the built-in sandbox stands in for Bitbucket.
     pub sandbox: bool,
+    /// True when the built-in standard server is the server (`"sandboxServer": "standard"`).
+    pub built_in: bool,
     /// True for bitbucket.org, the sandbox, or a server reached through Bitbucket's paths: the only
     /// servers the pages speak of as Bitbucket.
     pub bitbucket: bool,
@@ -83,6 +85,7 @@ impl Layout {
         let path = |url: &str| url::Url::parse(url).map(|u| u.path().to_owned()).unwrap_or_else(|_| url.to_owned());
         Layout {
             sandbox: server.is_sandbox(),
+            built_in: server.built_in,
             bitbucket,
             server_name: server.name(),
             client_word: server.client_word(),
@@ -140,7 +143,7 @@ impl Layout {
 
     /// The demo credentials to type, in sandbox mode.
     pub fn demo_credentials(&self) -> Option<(&'static str, &'static str)> {
-        self.sandbox.then_some((DEMO_USERNAME, DEMO_PASSWORD))
+        (self.sandbox || self.built_in).then_some((DEMO_USERNAME, DEMO_PASSWORD))
     }
 
     /// What the start page's table says of `grant` on this server.

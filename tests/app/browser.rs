@@ -52,6 +52,93 @@ async fn a_person_completes_every_flow_in_chromium_on_a_desktop_and_a_phone() {
     browser.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromium-driver"]
+async fn a_person_completes_the_device_flow_at_the_built_in_standard_server_on_a_desktop_and_a_phone() {
+    let mut settings = bitbucket_password_grant::settings::Settings::sandbox_defaults();
+    settings.sandbox_server = bitbucket_password_grant::settings::SandboxServer::Standard;
+    let app = spawn_app(settings).await;
+    let mut browser = Browser::start().await;
+    for viewport in [DESKTOP, PHONE] {
+        browser.use_viewport(viewport).await;
+        device_flow(&mut browser, &app).await;
+    }
+    browser.finish().await;
+}
+
+/// The device flow as a person sees it: the start page, the code (its QR code), the approval on
+/// another device (here: by HTTP, as a phone would), the page's script polling until the token,
+/// introspection, and the standard server's own verification page.
+async fn device_flow(b: &mut Browser, app: &TestApp) {
+    b.goto(app, "/").await;
+    assert!(b.text(".mode-sandbox").await.contains("the built-in standard server"));
+    b.check_page("the start page at the built-in standard server").await;
+    b.click("#start-device").await;
+    let code = b.text_when("#user-code", |t| t.len() == 9).await;
+    assert!(b.displayed("#qr-code").await, "no QR code");
+    b.text_when("#countdown", |t| t.contains("left")).await;
+    b.check_page("the device page").await;
+    b.screenshot("device", 1500, 1700).await;
+    b.check_keyboard("the device page").await;
+    let complete = b.find("#verification-uri-complete").await.attr("href").await.unwrap().unwrap();
+    assert!(complete.ends_with(&code), "{complete}");
+
+    // A first poll by the script, before anyone approved: authorization_pending, added to the page.
+    let poll = b.text_when_within("#polls .device-poll", Duration::from_secs(15), |t| !t.is_empty()).await;
+    assert!(poll.contains("authorization_pending"), "{poll}");
+    approve_device(&complete, &code).await;
+    b.text_when_within("h1", Duration::from_secs(15), |t| t == "Access token issued").await;
+    assert!(b.text(".eyebrow").await.to_lowercase().contains("device authorization grant"));
+    assert_eq!(b.text("#profile-name").await, "Demo User");
+    b.check_page("the device flow's result").await;
+    b.screenshot("device-result", 1500, 1700).await;
+
+    // Is the token still active? The answer is added by the script.
+    b.click("#introspect").await;
+    let answer = b.text_when("#more-calls .api-step", |t| t.contains("active")).await;
+    assert!(answer.contains("active: true"), "{answer}");
+
+    // The standard server's own verification page, as the phone shows it.
+    b.client.goto(&complete).await.unwrap();
+    b.text_when("h1", |t| !t.is_empty()).await;
+    b.check_page("the built-in standard server's verification page").await;
+}
+
+/// What a person does at the built-in standard server's verification page, on another device:
+/// the code (in the link already), signing in as demo, Grant. By HTTP, as that device would.
+async fn approve_device(complete: &str, user_code: &str) {
+    let http = client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = into_page(http.get(complete).send().await.unwrap()).await;
+    let mut html = page.body;
+    let mut cookie = String::new();
+    for extra in
+        [vec![("user_code", user_code)], vec![("username", "demo"), ("password", "demo")], vec![("decision", "grant")]]
+    {
+        let form = Page { status: 200, headers: Default::default(), body: html.clone() };
+        let mut fields = form.hidden_fields();
+        for (name, value) in extra {
+            fields.retain(|(k, _)| k != name);
+            fields.push((name.to_owned(), value.to_owned()));
+        }
+        let action =
+            html.split("<form").nth(1).and_then(|f| f.split("action=\"").nth(1)).unwrap().split('"').next().unwrap();
+        let target = url::Url::parse(complete).unwrap().join(&unescape(action)).unwrap();
+        let mut request = http.post(target).form(&fields);
+        if !cookie.is_empty() {
+            request = request.header("cookie", &cookie);
+        }
+        let answer = into_page(request.send().await.unwrap()).await;
+        if let Some(set) = answer.headers.get("set-cookie").and_then(|v| v.to_str().ok()) {
+            cookie = set.split(';').next().unwrap().to_owned();
+        }
+        html = answer.body;
+        if !html.contains("<form") {
+            break;
+        }
+    }
+    assert!(!html.contains("<form"), "the verification page did not finish:\n{html}");
+}
+
 async fn start_page(b: &mut Browser, app: &TestApp) {
     b.goto(app, "/").await;
     b.text_when("h1", |t| t.contains("Trade a username and password")).await;
@@ -313,6 +400,21 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("{css} never became ready; last text: {last:?}");
+    }
+
+    /// The same, waiting up to `limit`: for what comes only after the device flow's polling interval.
+    async fn text_when_within(&self, css: &str, limit: Duration, ready: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && let Ok(text) = element.text().await
+                && ready(&text)
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("{css} never became ready within {limit:?}");
     }
 
     async fn text(&self, css: &str) -> String {
