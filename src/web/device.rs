@@ -123,7 +123,10 @@ pub(super) async fn poll_device(
         let fields =
             [Field::plain("grant_type", Grant::DeviceCode.grant_type()), Field::secret("device_code", device_code)];
         let number = form.polls.unwrap_or(0).saturating_add(1);
-        let (exchange, error) = match state.request_token(case, Grant::DeviceCode, &fields, &scrubber).await {
+        let answer = state.request_token(case, Grant::DeviceCode, &fields, &scrubber).await;
+        // The server counts the interval from when it got the poll: count the next from the answer.
+        state.0.device_pace.polled(device_code);
+        let (exchange, error) = match answer {
             Ok((exchange, token)) => {
                 state.0.device_pace.forget(device_code);
                 let issued = Issued { case, grant: Grant::DeviceCode, token, exchange };
@@ -246,6 +249,15 @@ impl DevicePace {
         let wait = at.saturating_duration_since(Instant::now()).min(MAX_WAIT);
         tokio::time::sleep(wait).await;
         interval
+    }
+
+    /// A poll was answered: the next may go one interval from now (the server counts from when it
+    /// received this one, which was no earlier).
+    pub fn polled(&self, device_code: &str) {
+        let key = DevicePace::key(device_code);
+        if let Some(entry) = self.lock().next.get_mut(&key) {
+            entry.0 = entry.0.max(Instant::now() + entry.1);
+        }
     }
 
     /// The server said `slow_down`: 5 seconds more between polls from now on (RFC 8628 §3.5).

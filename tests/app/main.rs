@@ -1,6 +1,7 @@
 //! Integration tests: the real server on port 0, spoken to over HTTP like a user would.
 
 mod browser;
+mod device_flow;
 mod diagnosis;
 mod docs_links;
 mod example;
