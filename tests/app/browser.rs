@@ -86,7 +86,8 @@ async fn device_flow(b: &mut Browser, app: &TestApp) {
     // A first poll by the script, before anyone approved: authorization_pending, added to the page.
     let poll = b.text_when_within("#polls .device-poll", Duration::from_secs(15), |t| !t.is_empty()).await;
     assert!(poll.contains("authorization_pending"), "{poll}");
-    approve_device(&complete, &code).await;
+    let http = client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    approve_at_standard_server(&http, &complete, &code).await;
     b.text_when_within("h1", Duration::from_secs(15), |t| t == "Access token issued").await;
     assert!(b.text(".eyebrow").await.to_lowercase().contains("device authorization grant"));
     assert_eq!(b.text("#profile-name").await, "Demo User");
@@ -102,41 +103,6 @@ async fn device_flow(b: &mut Browser, app: &TestApp) {
     b.client.goto(&complete).await.unwrap();
     b.text_when("h1", |t| !t.is_empty()).await;
     b.check_page("the built-in standard server's verification page").await;
-}
-
-/// What a person does at the built-in standard server's verification page, on another device:
-/// the code (in the link already), signing in as demo, Grant. By HTTP, as that device would.
-async fn approve_device(complete: &str, user_code: &str) {
-    let http = client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let page = into_page(http.get(complete).send().await.unwrap()).await;
-    let mut html = page.body;
-    let mut cookie = String::new();
-    for extra in
-        [vec![("user_code", user_code)], vec![("username", "demo"), ("password", "demo")], vec![("decision", "grant")]]
-    {
-        let form = Page { status: 200, headers: Default::default(), body: html.clone() };
-        let mut fields = form.hidden_fields();
-        for (name, value) in extra {
-            fields.retain(|(k, _)| k != name);
-            fields.push((name.to_owned(), value.to_owned()));
-        }
-        let action =
-            html.split("<form").nth(1).and_then(|f| f.split("action=\"").nth(1)).unwrap().split('"').next().unwrap();
-        let target = url::Url::parse(complete).unwrap().join(&unescape(action)).unwrap();
-        let mut request = http.post(target).form(&fields);
-        if !cookie.is_empty() {
-            request = request.header("cookie", &cookie);
-        }
-        let answer = into_page(request.send().await.unwrap()).await;
-        if let Some(set) = answer.headers.get("set-cookie").and_then(|v| v.to_str().ok()) {
-            cookie = set.split(';').next().unwrap().to_owned();
-        }
-        html = answer.body;
-        if !html.contains("<form") {
-            break;
-        }
-    }
-    assert!(!html.contains("<form"), "the verification page did not finish:\n{html}");
 }
 
 async fn start_page(b: &mut Browser, app: &TestApp) {

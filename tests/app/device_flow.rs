@@ -18,38 +18,6 @@ async fn spawn_standard_sandbox_app() -> TestApp {
     spawn_app(settings).await
 }
 
-/// The verification page of the built-in standard server, as a person on another device uses it.
-async fn approve(app: &TestApp, complete: &str, user_code: &str) {
-    let mut html = app.send(app.client.get(complete)).await.body;
-    let mut cookie = String::new();
-    for extra in
-        [vec![("user_code", user_code)], vec![("username", "demo"), ("password", "demo")], vec![("decision", "grant")]]
-    {
-        let page = Page { status: 200, headers: Default::default(), body: html.clone() };
-        let mut fields = page.hidden_fields();
-        for (name, value) in extra {
-            fields.retain(|(k, _)| k != name);
-            fields.push((name.to_owned(), value.to_owned()));
-        }
-        let action =
-            html.split("<form").nth(1).and_then(|f| f.split("action=\"").nth(1)).unwrap().split('"').next().unwrap();
-        let target = url::Url::parse(complete).unwrap().join(&unescape(action)).unwrap();
-        let mut request = app.client.post(target).form(&fields);
-        if !cookie.is_empty() {
-            request = request.header("cookie", &cookie);
-        }
-        let answer = app.send(request).await;
-        if let Some(set) = answer.headers.get("set-cookie").and_then(|v| v.to_str().ok()) {
-            cookie = set.split(';').next().unwrap().to_owned();
-        }
-        html = answer.body;
-    }
-    assert!(
-        !html.contains("<form") && html.contains("Device connected"),
-        "the verification page did not finish:\n{html}"
-    );
-}
-
 fn form_of(page: &Page) -> Vec<(String, String)> {
     page.hidden_fields()
 }
@@ -86,7 +54,7 @@ async fn the_built_in_standard_server_teaches_the_device_flow_and_introspection_
     pending.assert_contains("authorization_pending");
 
     // D, then F and G: approved on the verification page; the next poll brings the token.
-    approve(&app, &complete, &user_code).await;
+    approve_at_standard_server(&app.client, &complete, &user_code).await;
     let page = app.post_form("/device/poll", &pairs(&form_of(&pending))).await;
     assert_eq!(page.headers.get("x-device").unwrap(), "token", "{}", page.body);
     page.assert_contains("device authorization grant");

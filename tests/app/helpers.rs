@@ -332,3 +332,37 @@ async fn post_fields(app: &TestApp, form: &[(String, String)]) -> Page {
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     app.post_form("/sandbox/site/oauth2/authorize", &form).await
 }
+
+/// What a person does at the built-in standard server's verification page, on another device:
+/// the code, the sign-in as demo / demo, Grant; each form read off the page and posted with its
+/// hidden fields, the session cookie kept.
+pub async fn approve_at_standard_server(http: &reqwest::Client, complete: &str, user_code: &str) {
+    let mut html = into_page(http.get(complete).send().await.expect("GET")).await.body;
+    let mut cookie = String::new();
+    let steps =
+        [vec![("user_code", user_code)], vec![("username", "demo"), ("password", "demo")], vec![("decision", "grant")]];
+    for extra in steps {
+        let page = Page { status: 200, headers: Default::default(), body: html.clone() };
+        let mut fields = page.hidden_fields();
+        for (name, value) in extra {
+            fields.retain(|(k, _)| k != name);
+            fields.push((name.to_owned(), value.to_owned()));
+        }
+        let form = html.split("<form").nth(1).expect("a form");
+        let action = form.split("action=\"").nth(1).and_then(|a| a.split('"').next()).unwrap_or("");
+        let target = url::Url::parse(complete).unwrap().join(&unescape(action)).unwrap();
+        let mut request = http.post(target).form(&fields);
+        if !cookie.is_empty() {
+            request = request.header("cookie", &cookie);
+        }
+        let answer = into_page(request.send().await.expect("POST")).await;
+        if let Some(set) = answer.headers.get("set-cookie").and_then(|v| v.to_str().ok()) {
+            cookie = set.split(';').next().unwrap().to_owned();
+        }
+        html = answer.body;
+    }
+    assert!(
+        html.contains("Device connected") && !html.contains("<form"),
+        "the verification page did not finish:\n{html}"
+    );
+}

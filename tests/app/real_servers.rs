@@ -179,19 +179,7 @@ impl Browser {
 
     /// Submits the page's first form with its hidden fields plus `extra`; returns where it led.
     async fn submit(&mut self, at: &str, page: &Page, extra: &[(&str, &str)]) -> (String, Page) {
-        let start = page.body.find("<form").unwrap_or_else(|| panic!("no form at {at}:\n{}", page.body));
-        let form = &page.body[start..];
-        let action = unescape(attribute(form, "action").unwrap_or(""));
-        let mut fields: Vec<(String, String)> = Vec::new();
-        for input in form[..form.find("</form>").unwrap_or(form.len())].split("<input").skip(1) {
-            if attribute(input, "type") == Some("hidden") {
-                let name = attribute(input, "name").unwrap_or("").to_owned();
-                fields.push((name, unescape(attribute(input, "value").unwrap_or(""))));
-            }
-        }
-        fields.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let target = url::Url::parse(at).unwrap().join(&action).unwrap().to_string();
-        let page = self.send(self.client.post(&target).form(&fields), &target).await;
+        let (target, page) = self.post_form_of(at, page, extra).await;
         assert!((300..400).contains(&page.status), "form at {at} gave {}:\n{}", page.status, page.body);
         let next = url::Url::parse(&target).unwrap().join(page.location()).unwrap().to_string();
         (next, page)
