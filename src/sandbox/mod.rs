@@ -19,6 +19,7 @@
 
 mod api;
 mod authorize;
+pub mod redirect_uri;
 pub mod store;
 mod token_endpoint;
 
@@ -156,9 +157,14 @@ pub struct SandboxOptions {
     pub access_token_lifetime: Duration,
     /// Lifetime of an authorization code.
     pub code_lifetime: Duration,
-    /// Where the consent page sends the browser back: the consumers' callback URL. The app uses
-    /// the path alone, so the browser stays on the origin it started from.
+    /// Where the consent page sends the browser back when the authorization request names no
+    /// `redirect_uri`. The app uses the path alone, so the browser stays on the origin it started
+    /// from.
     pub callback_url: String,
+    /// The consumers' registered callback URLs: a `redirect_uri` must be one of them, compared as a
+    /// string (see [`redirect_uri`]; `*` as the port of a loopback IP literal matches any port).
+    /// The app adds its own callback URLs; the default holds the loopback ones.
+    pub redirect_uris: Vec<String>,
     /// Password attempts per client address a minute before the token endpoint answers 429.
     pub failed_attempts_per_minute: u32,
     /// The lifetime of the short-lived consumer's tokens ([`SHORT_LIVED`]; shorter in CI).
@@ -172,6 +178,7 @@ impl Default for SandboxOptions {
             access_token_lifetime: BITBUCKET_EXPIRES_IN,
             code_lifetime: Duration::from_secs(300),
             callback_url: "/oauth-callback".into(),
+            redirect_uris: redirect_uri::LOOPBACK_CALLBACKS.iter().map(|uri| (*uri).to_owned()).collect(),
             failed_attempts_per_minute: 10,
             short_token_lifetime: SHORT_LIVED,
         }
@@ -301,7 +308,9 @@ impl Sandbox {
 /// example, the benchmark). Its consent page sends the browser back to the original app's callback
 /// URL, `http://localhost:3000/oauth-callback`.
 pub fn standalone(options: SandboxOptions) -> Router {
-    let options = SandboxOptions { callback_url: "http://localhost:3000/oauth-callback".into(), ..options };
+    let callback_url = "http://localhost:3000/oauth-callback".to_owned();
+    let mut options = SandboxOptions { callback_url: callback_url.clone(), ..options };
+    options.redirect_uris.push(callback_url);
     Router::new().nest("/sandbox", router(Sandbox::new(options)))
 }
 

@@ -43,6 +43,12 @@ fn authenticate_client(headers: &HeaderMap) -> Result<&'static Consumer, Refusal
         })
 }
 
+/// RFC 7636 §4.1: `code-verifier = 43*128unreserved`.
+fn is_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
 /// `POST /site/oauth2/access_token`: the four grants bitbucket.org has known.
 pub(super) async fn access_token(
     State(sandbox): State<Arc<Sandbox>>,
@@ -96,11 +102,20 @@ pub(super) async fn access_token(
             if grant.redirect_uri.as_deref().is_some_and(|uri| uri != field("redirect_uri")) {
                 return Err(Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid redirect_uri"));
             }
-            // RFC 7636 §4.6: the verifier must hash to the challenge sent with the authorization request.
-            if let Some(challenge) = &grant.pkce_challenge
-                && crate::pkce::challenge(field("code_verifier")) != *challenge
-            {
-                return Err(Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid code_verifier"));
+            // RFC 7636 §4.1, §4.6: a verifier of 43 to 128 unreserved characters, which must hash to
+            // the challenge sent with the authorization request.
+            if let Some(challenge) = &grant.pkce_challenge {
+                let verifier = field("code_verifier");
+                if !is_verifier(verifier) {
+                    return Err(Refusal::oauth(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 §4.1)",
+                    ));
+                }
+                if crate::pkce::challenge(verifier) != *challenge {
+                    return Err(Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid code_verifier"));
+                }
             }
             Ok(Json(sandbox.issue(&grant.username, consumer.key, "authorization_code", true)))
         }

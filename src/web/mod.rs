@@ -122,13 +122,21 @@ impl AppState {
             (None, true) => None,
             (None, false) => Some(format!("http://localhost:{}/oauth-callback", local_addr.port())),
         };
-        let sandbox = settings.sandbox.then(|| Sandbox::new(settings.sandbox_options.clone()));
+
         // The state cookie's key: from cookieSecret when instances share one, else random per
         // process. Never from a secret that ships in the repository (the sandbox's is public).
         let cookie_key = settings.cookie_secret.as_ref().map_or_else(CookieKey::random, CookieKey::from_secret);
         let settings_state_lifetime = settings.state_lifetime;
         let layout = Layout::new(&server, &settings.config_path);
         let allowed_hosts = protect::AllowedHosts::new(local_addr, callback_url.as_deref(), &settings.allowed_hosts);
+        // The sandbox's consumers are registered with this app's callback URLs: its configured one,
+        // or the callback on each origin the app answers to (and the loopback ones, any port).
+        let sandbox = settings.sandbox.then(|| {
+            let mut options = settings.sandbox_options.clone();
+            options.redirect_uris.extend(allowed_hosts.callback_urls(local_addr.port()));
+            options.redirect_uris.extend(callback_url.clone());
+            Sandbox::new(options)
+        });
         let index_html = Bytes::from(IndexTemplate::new(&layout).render()?);
         let attempts = AttemptLimiter::new(settings.failed_attempts_per_minute);
         Ok(AppState(Arc::new(Inner {
