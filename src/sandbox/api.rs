@@ -20,18 +20,18 @@ fn authenticate_bearer(sandbox: &Sandbox, headers: &HeaderMap) -> Result<Grant, 
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
-        .ok_or_else(|| Refusal::api(StatusCode::UNAUTHORIZED, "Authentication required."))?;
+        .ok_or(Refusal::Unauthenticated { message: "Authentication required.", invalid_token: false })?;
     if scheme.eq_ignore_ascii_case("basic") {
         return api_token(credentials.trim());
     }
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(Refusal::api(StatusCode::UNAUTHORIZED, "Authentication required."));
+        return Err(Refusal::Unauthenticated { message: "Authentication required.", invalid_token: false });
     }
     let token = credentials.trim();
     match sandbox.lookup_access(token) {
-        None => Err(Refusal::api(StatusCode::UNAUTHORIZED, "Invalid access token.")),
+        None => Err(Refusal::Unauthenticated { message: "Invalid access token.", invalid_token: true }),
         Some(grant) if grant.expires_at <= Instant::now() => {
-            Err(Refusal::api(StatusCode::UNAUTHORIZED, "Access token expired."))
+            Err(Refusal::Unauthenticated { message: "Access token expired.", invalid_token: true })
         }
         Some(grant) => {
             sandbox.count_api_call(grant.consumer).map_err(|retry_after| Refusal::RateLimited { retry_after })?;
@@ -54,8 +54,8 @@ fn api_token(encoded: &str) -> Result<Grant, Refusal> {
             redirect_uri: None,
             pkce_challenge: None,
         }),
-        Some((_, _)) => Err(Refusal::api(StatusCode::UNAUTHORIZED, "Invalid email or API token.")),
-        None => Err(Refusal::api(StatusCode::UNAUTHORIZED, "Authentication required.")),
+        Some((_, _)) => Err(Refusal::Unauthenticated { message: "Invalid email or API token.", invalid_token: false }),
+        None => Err(Refusal::Unauthenticated { message: "Authentication required.", invalid_token: false }),
     }
 }
 

@@ -329,6 +329,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(sandbox: Arc<Sandbox>) -> Router
         .with_state(sandbox)
 }
 
+/// The realm of the API's `WWW-Authenticate` challenges.
+const API_REALM: &str = "api.bitbucket.org (sandbox)";
+
 /// A refusal, written the way Bitbucket writes it.
 #[derive(Debug)]
 pub(crate) enum Refusal {
@@ -338,6 +341,9 @@ pub(crate) enum Refusal {
     Api { status: StatusCode, message: &'static str, detail: Option<Value> },
     /// The API's `429`, with `Retry-After` in seconds.
     RateLimited { retry_after: u64 },
+    /// The API's `401`: Bitbucket's body, and the `WWW-Authenticate` challenge RFC 6750 §3 asks for
+    /// (`Bearer realm=…`, with `error="invalid_token"` when a token was sent and is not good).
+    Unauthenticated { message: &'static str, invalid_token: bool },
 }
 
 impl Refusal {
@@ -362,6 +368,16 @@ impl IntoResponse for Refusal {
                     error["detail"] = detail;
                 }
                 (status, Json(json!({"type": "error", "error": error}))).into_response()
+            }
+            Refusal::Unauthenticated { message, invalid_token } => {
+                let challenge = if invalid_token {
+                    format!(r#"Bearer realm="{API_REALM}", error="invalid_token", error_description="{message}""#)
+                } else {
+                    format!(r#"Bearer realm="{API_REALM}""#)
+                };
+                let body = json!({"type": "error", "error": {"message": message}});
+                (StatusCode::UNAUTHORIZED, [(axum::http::header::WWW_AUTHENTICATE, challenge)], Json(body))
+                    .into_response()
             }
             Refusal::RateLimited { retry_after } => {
                 let body =

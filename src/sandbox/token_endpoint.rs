@@ -7,7 +7,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::Value;
 
@@ -34,10 +35,12 @@ fn authenticate_client(headers: &HeaderMap) -> Result<&'static Consumer, Refusal
         .decode(encoded.trim())
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok());
+    // RFC 6749 §2.3.1: the id and the secret are form-urlencoded before they are joined with `:`.
     decoded
         .as_deref()
         .and_then(|pair| pair.split_once(':'))
-        .and_then(|(key, secret)| consumer(key).filter(|c| c.secret == secret))
+        .and_then(|(key, secret)| Some((form_decode(key)?, form_decode(secret)?)))
+        .and_then(|(key, secret)| consumer(&key).filter(|c| c.secret == secret))
         .ok_or_else(|| {
             Refusal::oauth(StatusCode::BAD_REQUEST, "unauthorized_client", "Invalid OAuth client credentials")
         })
@@ -49,8 +52,41 @@ fn is_verifier(verifier: &str) -> bool {
         && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-/// `POST /site/oauth2/access_token`: the four grants bitbucket.org has known.
+/// `application/x-www-form-urlencoded` decoding of one value: `+` is a space, `%XX` a byte; a `%`
+/// without two hex digits, or bytes that are not UTF-8, make it unreadable.
+fn form_decode(value: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(value.len());
+    let mut rest = value.bytes();
+    while let Some(byte) = rest.next() {
+        bytes.push(match byte {
+            b'+' => b' ',
+            b'%' => {
+                let hex = [rest.next()?, rest.next()?];
+                u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?
+            }
+            other => other,
+        });
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// `POST /site/oauth2/access_token`: the four grants bitbucket.org has known. Every answer,
+/// token or error, carries `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1, §5.2).
 pub(super) async fn access_token(
+    state: State<Arc<Sandbox>>,
+    peer: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut response = grant(state, peer, headers, body).await.into_response();
+    let answer_headers = response.headers_mut();
+    answer_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    answer_headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// The grant the token request asks for, or Bitbucket's refusal.
+async fn grant(
     State(sandbox): State<Arc<Sandbox>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -138,5 +174,20 @@ pub(super) async fn access_token(
         other => {
             Err(Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_grant", format!("Unsupported grant type: {other}")))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_decode;
+
+    #[test]
+    fn client_credentials_are_form_decoded() {
+        assert_eq!(form_decode("sandbox%2Dconsumer%2dkey").as_deref(), Some("sandbox-consumer-key"));
+        assert_eq!(form_decode("a+b%20c").as_deref(), Some("a b c"));
+        assert_eq!(form_decode("plain-value").as_deref(), Some("plain-value"));
+        assert_eq!(form_decode("bad%2"), None);
+        assert_eq!(form_decode("bad%zz"), None);
+        assert_eq!(form_decode("%ff"), None);
     }
 }

@@ -190,3 +190,74 @@ async fn the_token_endpoint_checks_the_verifiers_length_and_alphabet() {
     let page = exchange(VERIFIER.to_owned()).await;
     assert_eq!(page.status, 200, "{}", page.body);
 }
+
+/// RFC 6749 §2.3.1: client credentials in HTTP Basic are form-urlencoded first, so a library may
+/// send `-` as `%2D` (an OpenID Certified one does); the sandbox decodes them.
+#[tokio::test]
+async fn form_encoded_basic_credentials_are_decoded() {
+    use base64::Engine;
+    let app = spawn_sandbox_app().await;
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode("sandbox%2Dconsumer%2Dkey:sandbox%2dconsumer%2dsecret");
+    let request = app.client.post(app.url(TOKEN)).header("authorization", format!("Basic {encoded}"));
+    let page = app.send(request.form(&[("grant_type", "client_credentials")])).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.assert_contains("access_token");
+    let wrong = base64::engine::general_purpose::STANDARD.encode("sandbox%2Dconsumer%2Dkey:sandbox%2Dconsumer%2Dsecre");
+    let request = app.client.post(app.url(TOKEN)).header("authorization", format!("Basic {wrong}"));
+    let page = app.send(request.form(&[("grant_type", "client_credentials")])).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+}
+
+/// RFC 6749 §5.1 and §5.2: every token answer, a token or an error, says `no-store`.
+#[tokio::test]
+async fn every_token_answer_says_no_store() {
+    let app = spawn_sandbox_app().await;
+    type Case<'a> = (&'a [(&'a str, &'a str)], Option<(&'a str, &'a str)>);
+    let cases: [Case; 5] = [
+        (&[("grant_type", "client_credentials")], Some(("sandbox-consumer-key", "sandbox-consumer-secret"))),
+        (
+            &[("grant_type", "password"), ("username", "demo"), ("password", "demo")],
+            Some(("sandbox-consumer-key", "sandbox-consumer-secret")),
+        ),
+        (
+            &[("grant_type", "password"), ("username", "demo"), ("password", "wrong")],
+            Some(("sandbox-consumer-key", "sandbox-consumer-secret")),
+        ),
+        (
+            &[("grant_type", "authorization_code"), ("code", "nope")],
+            Some(("sandbox-consumer-key", "sandbox-consumer-secret")),
+        ),
+        (&[("grant_type", "client_credentials")], None),
+    ];
+    for (form, client) in cases {
+        let mut request = app.client.post(app.url(TOKEN)).form(form);
+        if let Some((id, secret)) = client {
+            request = request.basic_auth(id, Some(secret));
+        }
+        let page = app.send(request).await;
+        let header = |name: &str| page.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        assert_eq!(header("cache-control"), "no-store", "{form:?} ({}): {}", page.status, page.body);
+        assert_eq!(header("pragma"), "no-cache", "{form:?}");
+    }
+}
+
+/// RFC 6750 §3: the API's `401` names the Bearer scheme, with `invalid_token` when a token was sent
+/// and is not good; the body stays Bitbucket's.
+#[tokio::test]
+async fn the_apis_401_carries_a_bearer_challenge_and_bitbuckets_body() {
+    let app = spawn_sandbox_app().await;
+    let user = app.url("/sandbox/api/2.0/user");
+    let challenge =
+        |page: &Page| page.headers.get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("(none)").to_owned();
+    let missing = app.send(app.client.get(&user)).await;
+    assert_eq!(missing.status, 401);
+    assert!(challenge(&missing).starts_with("Bearer"), "{}", challenge(&missing));
+    assert!(!challenge(&missing).contains("error="), "{}", challenge(&missing));
+    missing.assert_contains(r#"{"type":"error","error":{"message":"Authentication required."}}"#);
+    let unknown = app.send(app.client.get(&user).bearer_auth("not-a-token")).await;
+    assert_eq!(unknown.status, 401);
+    assert!(challenge(&unknown).starts_with("Bearer "), "{}", challenge(&unknown));
+    assert!(challenge(&unknown).contains(r#"error="invalid_token""#), "{}", challenge(&unknown));
+    unknown.assert_contains(r#"{"type":"error","error":{"message":"Invalid access token."}}"#);
+}
