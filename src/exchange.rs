@@ -39,6 +39,25 @@ pub struct Exchange {
     pub rust: String,
 }
 
+impl Exchange {
+    /// The exchange with `f` applied to every text it shows (to scrub secrets from all of them).
+    pub fn map_text(self, f: impl Fn(&str) -> String) -> Exchange {
+        let pairs = |pairs: Vec<(String, String)>| pairs.into_iter().map(|(k, v)| (f(&k), f(&v))).collect();
+        Exchange {
+            title: f(&self.title),
+            request_line: f(&self.request_line),
+            request_headers: pairs(self.request_headers),
+            request_body: self.request_body.as_deref().map(&f),
+            status_line: self.status_line.as_deref().map(&f),
+            response_headers: pairs(self.response_headers),
+            response_body: self.response_body.as_deref().map(&f),
+            failure: self.failure.as_deref().map(&f),
+            curl: f(&self.curl),
+            rust: f(&self.rust),
+        }
+    }
+}
+
 /// A form field of a token request: its name, the value sent, and how to show it.
 pub struct Field<'a> {
     name: &'a str,
@@ -353,9 +372,14 @@ fn token_rust(url: &str, purpose: Purpose, auth: ClientAuth, fields: &[Field<'_>
     )
 }
 
-/// Calls `GET {url}` with the access token and records it.
+/// Calls `GET {url}` with the access token and records it. The token is masked wherever it shows,
+/// in the URL too (a path or query typed in the explorer may carry it): the title, the request
+/// line, the snippets (where `curl` reads it from `$ACCESS_TOKEN`), the headers and the answer.
 pub async fn api_call(http: &reqwest::Client, url: &str, access_token: &str) -> (Exchange, Result<Value, ApiError>) {
-    let (host, target) = url_parts(url);
+    let masks = [(access_token, partial(access_token))];
+    let shown_url = mask_all(url, &masks);
+    let (host, target) = url_parts(&shown_url);
+    let curl_url = mask_all(&shell_quote(url), &[(access_token, r#"'"$ACCESS_TOKEN"'"#.to_owned())]);
     let mut exchange = Exchange {
         title: format!("API call: GET {target}"),
         request_line: format!("GET {target} HTTP/1.1"),
@@ -369,9 +393,9 @@ pub async fn api_call(http: &reqwest::Client, url: &str, access_token: &str) -> 
         response_headers: Vec::new(),
         response_body: None,
         failure: None,
-        curl: format!("curl -sS {} \\\n  -H \"Authorization: Bearer $ACCESS_TOKEN\"", shell_quote(url)),
+        curl: format!("curl -sS {curl_url} \\\n  -H \"Authorization: Bearer $ACCESS_TOKEN\""),
         rust: format!(
-            "let answer: serde_json::Value = http\n    .get({url:?})\n    .bearer_auth(&token.access_token)\n    \
+            "let answer: serde_json::Value = http\n    .get({shown_url:?})\n    .bearer_auth(&token.access_token)\n    \
              .send()\n    .await?\n    .error_for_status()?\n    .json()\n    .await?;"
         ),
     };
@@ -381,7 +405,7 @@ pub async fn api_call(http: &reqwest::Client, url: &str, access_token: &str) -> 
         Ok(raw) => bitbucket::parse_api_response(raw),
         Err(error) => Err(ApiError::Transport(error.clone())),
     };
-    record_response(&mut exchange, &response, result.as_ref().ok(), &[(access_token, partial(access_token))]);
+    record_response(&mut exchange, &response, result.as_ref().ok(), &masks);
     (exchange, result)
 }
 

@@ -250,13 +250,19 @@ impl AppState {
                 tracing::warn!(error = %scrubber.scrub(&error.to_string()), "sample API call failed");
                 let mut diagnosis = diagnosis::api_failure(&format!("GET {url}"), &error, can_refresh, &self.0.server);
                 diagnosis.summary = scrubber.scrub(&diagnosis.summary);
+                diagnosis.advice = scrubber.scrub(&diagnosis.advice);
                 for (_, value) in &mut diagnosis.details {
                     *value = scrubber.scrub(value);
                 }
                 (None, Some(diagnosis))
             }
         };
-        ApiStep::new(names_the_user, exchange, json, problem)
+        // Whatever else the page knows to be secret (typed into the explorer's path, or echoed back)
+        // is scrubbed from every text the step shows.
+        let exchange = exchange.map_text(|text| scrubber.scrub(text));
+        let mut step = ApiStep::new(names_the_user, exchange, json, problem);
+        step.json = step.json.map(|json| scrubber.scrub(&json));
+        step
     }
 }
 
