@@ -14,6 +14,10 @@ use crate::grant::Grant;
 use crate::secrets::{PASSWORD_MASK, partial};
 use crate::token::{self, ClientAuth, ClientCredentials, RawResponse, TokenError, TokenResponse};
 
+/// A header the app adds to its requests to its own sandbox, naming the end user (see
+/// `sandbox::limits`). It is sent, never shown: the exchange records only the headers it lists.
+pub type Relay = (reqwest::header::HeaderName, reqwest::header::HeaderValue);
+
 /// One request and its answer, ready to display.
 #[derive(Clone, Debug)]
 pub struct Exchange {
@@ -209,8 +213,9 @@ pub async fn token_request(
     client: &ClientCredentials<'_>,
     grant: Grant,
     fields: &[Field<'_>],
+    relay: Option<&Relay>,
 ) -> (Exchange, Result<TokenResponse, TokenError>) {
-    let (exchange, response) = post_form(http, token_url, client, Purpose::Token(grant), fields).await;
+    let (exchange, response) = post_form(http, token_url, client, Purpose::Token(grant), fields, relay).await;
     (exchange, response.and_then(|raw| token::parse_token_response(&raw)))
 }
 
@@ -220,8 +225,9 @@ pub async fn revocation_request(
     revocation_url: &str,
     client: &ClientCredentials<'_>,
     fields: &[Field<'_>],
+    relay: Option<&Relay>,
 ) -> (Exchange, Result<(), TokenError>) {
-    let (exchange, response) = post_form(http, revocation_url, client, Purpose::Revocation, fields).await;
+    let (exchange, response) = post_form(http, revocation_url, client, Purpose::Revocation, fields, relay).await;
     (exchange, response.and_then(|raw| token::parse_revocation_response(&raw)))
 }
 
@@ -232,6 +238,7 @@ async fn post_form(
     client: &ClientCredentials<'_>,
     purpose: Purpose,
     fields: &[Field<'_>],
+    relay: Option<&Relay>,
 ) -> (Exchange, Result<RawResponse, TokenError>) {
     let form: Vec<(&str, &str)> = fields.iter().map(|f| (f.name, f.value)).collect();
     let (host, target) = url_parts(url);
@@ -280,7 +287,12 @@ async fn post_form(
         rust: token_rust(url, purpose, client.auth, fields),
     };
     let request = match token::build_token_request(http, url, client, &form) {
-        Ok(request) => request,
+        Ok(mut request) => {
+            if let Some((name, value)) = relay {
+                request.headers_mut().insert(name, value.clone());
+            }
+            request
+        }
         Err(error) => {
             exchange.failure = Some(error.to_string());
             return (exchange, Err(error));
@@ -375,7 +387,12 @@ fn token_rust(url: &str, purpose: Purpose, auth: ClientAuth, fields: &[Field<'_>
 /// Calls `GET {url}` with the access token and records it. The token is masked wherever it shows,
 /// in the URL too (a path or query typed in the explorer may carry it): the title, the request
 /// line, the snippets (where `curl` reads it from `$ACCESS_TOKEN`), the headers and the answer.
-pub async fn api_call(http: &reqwest::Client, url: &str, access_token: &str) -> (Exchange, Result<Value, ApiError>) {
+pub async fn api_call(
+    http: &reqwest::Client,
+    url: &str,
+    access_token: &str,
+    relay: Option<&Relay>,
+) -> (Exchange, Result<Value, ApiError>) {
     let masks = [(access_token, partial(access_token))];
     let shown_url = mask_all(url, &masks);
     let (host, target) = url_parts(&shown_url);
@@ -399,7 +416,11 @@ pub async fn api_call(http: &reqwest::Client, url: &str, access_token: &str) -> 
              .send()\n    .await?\n    .error_for_status()?\n    .json()\n    .await?;"
         ),
     };
-    let sent = http.get(url).bearer_auth(access_token).header(reqwest::header::ACCEPT, "application/json").send().await;
+    let mut request = http.get(url).bearer_auth(access_token).header(reqwest::header::ACCEPT, "application/json");
+    if let Some((name, value)) = relay {
+        request = request.header(name, value);
+    }
+    let sent = request.send().await;
     let response = token::read_response(sent, MAX_API_RESPONSE_BYTES).await;
     let result = match &response {
         Ok(raw) => bitbucket::parse_api_response(raw),

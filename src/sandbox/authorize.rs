@@ -19,6 +19,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::limits::CODE_TRIES;
 use super::redirect_uri::is_registered;
 use super::{Consumer, DEMO_PASSWORD, DEMO_USERNAME, Sandbox, TWO_STEP_CODE, TWO_STEP_USERNAME, consumer};
 
@@ -28,34 +29,63 @@ const TICKET_LIFETIME: Duration = Duration::from_secs(600);
 const MAX_TICKETS: usize = 10_000;
 
 /// Signed-in users between the sign-in and the consent: ticket → (username, second step done,
-/// expiry).
+/// wrong codes so far, expiry).
 #[derive(Debug, Default)]
-pub(crate) struct Tickets(Mutex<HashMap<String, (String, bool, Instant)>>);
+pub(crate) struct Tickets(Mutex<HashMap<String, (String, bool, u32, Instant)>>);
+
+/// What a two-step code did to its ticket.
+enum CodeTry {
+    /// The right code: the ticket is spent, the user may consent (a new ticket).
+    Right(String),
+    /// A wrong code; the ticket has tries left.
+    Wrong(String),
+    /// A wrong code, the last of [`CODE_TRIES`]: the ticket is spent.
+    Spent,
+    /// No such ticket (or it ran out).
+    Unknown,
+}
 
 impl Tickets {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, bool, u32, Instant)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn issue(&self, username: &str, verified: bool) -> String {
         let ticket = crate::random_token();
-        let mut tickets = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tickets = self.lock();
         let now = Instant::now();
-        tickets.retain(|_, (_, _, expires)| *expires > now);
+        tickets.retain(|_, (_, _, _, expires)| *expires > now);
         if tickets.len() >= MAX_TICKETS
-            && let Some(oldest) = tickets.iter().min_by_key(|(_, (_, _, e))| *e).map(|(k, _)| k.clone())
+            && let Some(oldest) = tickets.iter().min_by_key(|(_, (_, _, _, e))| *e).map(|(k, _)| k.clone())
         {
             tickets.remove(&oldest);
         }
-        tickets.insert(ticket.clone(), (username.to_owned(), verified, now + TICKET_LIFETIME));
+        tickets.insert(ticket.clone(), (username.to_owned(), verified, 0, now + TICKET_LIFETIME));
         ticket
     }
 
-    fn get(&self, ticket: &str) -> Option<(String, bool)> {
-        let tickets = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        tickets.get(ticket).filter(|(_, _, e)| *e > Instant::now()).map(|(u, v, _)| (u.clone(), *v))
+    /// A two-step code tried on `ticket`: right, or one more wrong one (the last spends it).
+    fn try_code(&self, ticket: &str, right: bool) -> CodeTry {
+        let mut tickets = self.lock();
+        let Some((user, _, wrong, _)) = tickets.get_mut(ticket).filter(|(_, _, _, e)| *e > Instant::now()) else {
+            return CodeTry::Unknown;
+        };
+        if right {
+            let user = user.clone();
+            tickets.remove(ticket);
+            return CodeTry::Right(user);
+        }
+        *wrong += 1;
+        if *wrong >= CODE_TRIES {
+            tickets.remove(ticket);
+            return CodeTry::Spent;
+        }
+        CodeTry::Wrong(user.clone())
     }
 
     fn take(&self, ticket: &str) -> Option<(String, bool)> {
-        let found = self.get(ticket);
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(ticket);
-        found
+        let found = self.lock().remove(ticket)?;
+        (found.3 > Instant::now()).then_some((found.0, found.1))
     }
 }
 
@@ -115,6 +145,8 @@ struct AuthorizeTemplate<'a> {
     error: Option<String>,
     /// A sign-in or code that was wrong: the same step again with this message.
     problem: Option<&'static str>,
+    /// A limit was reached: the seconds to wait.
+    retry_after: Option<u64>,
     /// The signed-in user, from the consent step on.
     user: Option<String>,
     ticket: String,
@@ -131,6 +163,7 @@ impl<'a> AuthorizeTemplate<'a> {
             consumer: Some(consumer),
             error: None,
             problem: None,
+            retry_after: None,
             user: None,
             ticket: String::new(),
             username: String::new(),
@@ -238,6 +271,7 @@ fn request_error(error: String) -> Response {
         consumer: None,
         error: Some(error),
         problem: None,
+        retry_after: None,
         user: None,
         ticket: String::new(),
         username: String::new(),
@@ -276,13 +310,19 @@ pub(super) async fn next_step(
     let page = |step| AuthorizeTemplate::new(step, consumer, &params);
     match params.step.as_str() {
         "sign-in" => {
-            // The same limit on password guesses as the token endpoint's.
-            let Ok(attempt) = sandbox.attempts.begin(peer.ip()) else {
-                let mut again = page(Step::SignIn);
-                again.problem = Some("Too many failed sign-ins from this address; wait a minute.");
-                return again.respond(StatusCode::TOO_MANY_REQUESTS);
-            };
+            // The same limits on password guesses as the token endpoint's: the browser is here itself.
             let username = params.username.trim();
+            let attempt = match sandbox.limits.begin_sign_in(peer.ip(), username) {
+                Ok(attempt) => attempt,
+                Err(limited) => {
+                    let mut again = page(Step::SignIn);
+                    again.problem = Some(limited.cause);
+                    again.retry_after = Some(limited.retry_after);
+                    let mut response = again.respond(StatusCode::TOO_MANY_REQUESTS);
+                    response.headers_mut().insert(header::RETRY_AFTER, limited.retry_after.into());
+                    return response;
+                }
+            };
             if !matches!(username, DEMO_USERNAME | TWO_STEP_USERNAME) || params.password != DEMO_PASSWORD {
                 drop(attempt);
                 let mut again = page(Step::SignIn);
@@ -297,22 +337,26 @@ pub(super) async fn next_step(
             next.user = Some(username.to_owned());
             next.respond(StatusCode::OK)
         }
-        "two-step" => match sandbox.tickets.get(&params.ticket) {
-            Some((user, _)) if params.otp.trim() == TWO_STEP_CODE => {
-                sandbox.tickets.take(&params.ticket);
+        "two-step" => match sandbox.tickets.try_code(&params.ticket, params.otp.trim() == TWO_STEP_CODE) {
+            CodeTry::Right(user) => {
                 let mut next = page(Step::Consent);
                 next.ticket = sandbox.tickets.issue(&user, true);
                 next.user = Some(user);
                 next.respond(StatusCode::OK)
             }
-            Some((user, _)) => {
+            CodeTry::Wrong(user) => {
                 let mut again = page(Step::Verify);
                 again.problem = Some("That code is not right.");
                 again.ticket = params.ticket.clone();
                 again.user = Some(user);
                 again.respond(StatusCode::OK)
             }
-            None => page(Step::SignIn).respond(StatusCode::OK),
+            CodeTry::Spent => {
+                let mut again = page(Step::SignIn);
+                again.problem = Some("Too many wrong codes: this sign-in is spent. Sign in again.");
+                again.respond(StatusCode::OK)
+            }
+            CodeTry::Unknown => page(Step::SignIn).respond(StatusCode::OK),
         },
         "consent" => match sandbox.tickets.take(&params.ticket) {
             Some((user, true)) if params.decision == "grant" => {

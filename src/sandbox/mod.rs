@@ -19,6 +19,7 @@
 
 mod api;
 mod authorize;
+pub mod limits;
 pub mod redirect_uri;
 pub mod store;
 mod token_endpoint;
@@ -33,7 +34,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::attempts::AttemptLimiter;
 use store::{Grant, Issued, Store};
 
 /// The sandbox's demo consumer (private, with a callback URL), shipped in `config.json`.
@@ -165,7 +165,9 @@ pub struct SandboxOptions {
     /// string (see [`redirect_uri`]; `*` as the port of a loopback IP literal matches any port).
     /// The app adds its own callback URLs; the default holds the loopback ones.
     pub redirect_uris: Vec<String>,
-    /// Password attempts per client address a minute before the token endpoint answers 429.
+    /// Failed attempts a minute (passwords per end-user address, consumer secrets and API tokens
+    /// per end-user address and consumer or account) before the sandbox answers 429; an account
+    /// takes [`limits::ACCOUNT_FACTOR`] times as many, from all addresses together.
     pub failed_attempts_per_minute: u32,
     /// The lifetime of the short-lived consumer's tokens ([`SHORT_LIVED`]; shorter in CI).
     pub short_token_lifetime: Duration,
@@ -194,21 +196,27 @@ pub struct Sandbox {
     pub(crate) tickets: authorize::Tickets,
     /// When the rate-limited consumer's recent API calls were made.
     pub(crate) api_calls: Mutex<std::collections::VecDeque<Instant>>,
-    /// Password attempts per client address, as the app limits its own.
-    pub(crate) attempts: AttemptLimiter,
+    /// The limits on guessing passwords, codes, secrets and API tokens ([`limits`]).
+    pub(crate) limits: limits::Limits,
 }
 
 impl Sandbox {
     /// A sandbox with the given options.
     pub fn new(options: SandboxOptions) -> Arc<Sandbox> {
-        let attempts = AttemptLimiter::new(options.failed_attempts_per_minute);
+        let limits = limits::Limits::new(options.failed_attempts_per_minute);
         Arc::new(Sandbox {
             options,
             issued: Mutex::default(),
-            attempts,
+            limits,
             tickets: authorize::Tickets::default(),
             api_calls: Mutex::default(),
         })
+    }
+
+    /// The header the app adds to its own requests to this sandbox, naming the end user whose
+    /// request it is (see [`limits`]): the sandbox's limits then count that user, not the app.
+    pub fn relay_header(&self, end_user: std::net::IpAddr) -> (axum::http::HeaderName, axum::http::HeaderValue) {
+        self.limits.relay_header(end_user)
     }
 
     fn issued(&self) -> std::sync::MutexGuard<'_, Issued> {
@@ -339,8 +347,10 @@ pub(crate) enum Refusal {
     OAuth { status: StatusCode, error: &'static str, description: String },
     /// The REST API's shape: `{"type": "error", "error": {"message": …, "detail": …}}`.
     Api { status: StatusCode, message: &'static str, detail: Option<Value> },
-    /// The API's `429`, with `Retry-After` in seconds.
-    RateLimited { retry_after: u64 },
+    /// The API's `429`, with `Retry-After` in seconds and what was limited.
+    RateLimited { retry_after: u64, message: &'static str },
+    /// The token endpoint's `429` for too many failed attempts, with `Retry-After` in seconds.
+    TooManyAttempts(limits::Limited),
     /// The API's `401`: Bitbucket's body, and the `WWW-Authenticate` challenge RFC 6750 §3 asks for
     /// (`Bearer realm=…`, with `error="invalid_token"` when a token was sent and is not good).
     Unauthenticated { message: &'static str, invalid_token: bool },
@@ -379,9 +389,14 @@ impl IntoResponse for Refusal {
                 (StatusCode::UNAUTHORIZED, [(axum::http::header::WWW_AUTHENTICATE, challenge)], Json(body))
                     .into_response()
             }
-            Refusal::RateLimited { retry_after } => {
-                let body =
-                    json!({"type": "error", "error": {"message": "Rate limit for this resource has been exceeded"}});
+            Refusal::TooManyAttempts(limits::Limited { cause, retry_after }) => {
+                let description = format!("{cause}; retry after {retry_after} seconds.");
+                let body = json!({"error_description": description, "error": "invalid_request"});
+                let retry_after = [(axum::http::header::RETRY_AFTER, retry_after.to_string())];
+                (StatusCode::TOO_MANY_REQUESTS, retry_after, Json(body)).into_response()
+            }
+            Refusal::RateLimited { retry_after, message } => {
+                let body = json!({"type": "error", "error": {"message": message}});
                 let retry_after = [(axum::http::header::RETRY_AFTER, retry_after.to_string())];
                 (StatusCode::TOO_MANY_REQUESTS, retry_after, Json(body)).into_response()
             }

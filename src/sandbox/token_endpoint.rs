@@ -1,7 +1,7 @@
 //! `POST /site/oauth2/access_token`: Bitbucket's token endpoint, for the four grants it has known.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Json;
@@ -14,8 +14,9 @@ use serde_json::Value;
 
 use super::{Consumer, DEMO_PASSWORD, DEMO_USERNAME, Refusal, Sandbox, consumer};
 
-/// Checks HTTP Basic client authentication against the sandbox's consumers.
-fn authenticate_client(headers: &HeaderMap) -> Result<&'static Consumer, Refusal> {
+/// Checks HTTP Basic client authentication against the sandbox's consumers. Wrong secrets of a
+/// known consumer are limited per consumer and end-user address ([`super::limits`]).
+fn authenticate_client(sandbox: &Sandbox, end_user: IpAddr, headers: &HeaderMap) -> Result<&'static Consumer, Refusal> {
     let unauthenticated = || {
         Refusal::oauth(
             StatusCode::BAD_REQUEST,
@@ -35,15 +36,20 @@ fn authenticate_client(headers: &HeaderMap) -> Result<&'static Consumer, Refusal
         .decode(encoded.trim())
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok());
+    let invalid = || Refusal::oauth(StatusCode::BAD_REQUEST, "unauthorized_client", "Invalid OAuth client credentials");
     // RFC 6749 §2.3.1: the id and the secret are form-urlencoded before they are joined with `:`.
-    decoded
+    let (key, secret) = decoded
         .as_deref()
         .and_then(|pair| pair.split_once(':'))
         .and_then(|(key, secret)| Some((form_decode(key)?, form_decode(secret)?)))
-        .and_then(|(key, secret)| consumer(&key).filter(|c| c.secret == secret))
-        .ok_or_else(|| {
-            Refusal::oauth(StatusCode::BAD_REQUEST, "unauthorized_client", "Invalid OAuth client credentials")
-        })
+        .ok_or_else(invalid)?;
+    let consumer = consumer(&key).ok_or_else(invalid)?;
+    let attempt = sandbox.limits.begin_client_secret(consumer.key, end_user).map_err(Refusal::TooManyAttempts)?;
+    if consumer.secret != secret {
+        return Err(invalid());
+    }
+    attempt.succeeded();
+    Ok(consumer)
 }
 
 /// RFC 7636 §4.1: `code-verifier = 43*128unreserved`.
@@ -92,7 +98,8 @@ async fn grant(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, Refusal> {
-    let consumer = authenticate_client(&headers)?;
+    let end_user = sandbox.limits.end_user(peer, &headers);
+    let consumer = authenticate_client(&sandbox, end_user, &headers)?;
     // The first value of a repeated field counts.
     let mut form: HashMap<String, String> = HashMap::new();
     for (name, value) in url::form_urlencoded::parse(&body).into_owned() {
@@ -101,15 +108,9 @@ async fn grant(
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
     match field("grant_type") {
         "password" => {
-            // Counted before the password is looked at, as the app counts its own attempts.
-            let client = peer.ip();
-            let attempt = sandbox.attempts.begin(client).map_err(|seconds| {
-                Refusal::oauth(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "invalid_request",
-                    format!("Too many failed attempts from this address; retry after {seconds} seconds."),
-                )
-            })?;
+            // Counted before the password is looked at, per end user and per account.
+            let attempt =
+                sandbox.limits.begin_sign_in(end_user, field("username")).map_err(Refusal::TooManyAttempts)?;
             let valid = field("username") == DEMO_USERNAME && field("password") == DEMO_PASSWORD;
             if sandbox.options.password_grant && valid {
                 attempt.succeeded();

@@ -205,8 +205,15 @@ impl AppState {
         scrubber: &Scrubber,
     ) -> Result<(Exchange, TokenResponse), AppError> {
         let server = &self.0.server;
-        let (exchange, result) =
-            exchange::token_request(&self.0.http, &server.token.url, &self.client(case), grant, fields).await;
+        let (exchange, result) = exchange::token_request(
+            &self.0.http,
+            &server.token.url,
+            &self.client(case),
+            grant,
+            fields,
+            self.relay().as_ref(),
+        )
+        .await;
         match result {
             Ok(token) => Ok((exchange, token)),
             Err(error) => {
@@ -233,6 +240,13 @@ impl AppState {
         self.call_api_at(url, call == SampleCall::User, access_token, can_refresh, scrubber).await
     }
 
+    /// In sandbox mode, the header that tells the sandbox whose request this is: the address of
+    /// the user the handler serves (see [`remember_end_user`]), with the sandbox's key.
+    fn relay(&self) -> Option<exchange::Relay> {
+        let sandbox = self.0.sandbox.as_ref()?;
+        END_USER.try_with(|end_user| sandbox.relay_header(*end_user)).ok()
+    }
+
     /// Calls `GET {url}` with the token (recording it) and explains a failure; `names_the_user`
     /// says the answer is an account to show.
     async fn call_api_at(
@@ -243,7 +257,7 @@ impl AppState {
         can_refresh: bool,
         scrubber: &Scrubber,
     ) -> ApiStep {
-        let (exchange, result) = exchange::api_call(&self.0.http, &url, access_token).await;
+        let (exchange, result) = exchange::api_call(&self.0.http, &url, access_token, self.relay().as_ref()).await;
         let (json, problem) = match result {
             Ok(json) => (Some(json), None),
             Err(error) => {
@@ -281,6 +295,7 @@ pub fn app(state: AppState) -> Router {
         .nest_service("/static", ServeDir::new(&state.0.settings.static_dir));
     if let Some(sandbox) = &state.0.sandbox {
         router = router
+            .layer(middleware::from_fn(remember_end_user))
             .layer(middleware::from_fn_with_state((state.0.busy.clone(), state.0.draining.clone()), count_busy))
             .nest("/sandbox", sandbox::router(sandbox.clone()));
     }
@@ -314,6 +329,20 @@ pub fn app(state: AppState) -> Router {
 
 async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
+}
+
+tokio::task_local! {
+    /// The address of the user whose request the app is serving (sandbox mode): the app's calls
+    /// to its sandbox come from the app's own address, and say whose they are (see `relay`).
+    static END_USER: std::net::IpAddr;
+}
+
+/// Remembers the caller's address while the app serves its request, for [`AppState::relay`].
+async fn remember_end_user(request: Request, next: Next) -> Response {
+    match request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
+        Some(axum::extract::ConnectInfo(peer)) => END_USER.scope(peer.ip(), next.run(request)).await,
+        None => next.run(request).await,
+    }
 }
 
 /// Counts the requests in flight that are not the sandbox's own (see [`Inner::busy`]); once

@@ -55,7 +55,8 @@ async fn steps(
     let scrubber = state.scrubber(case).secret(token);
     let fields = [Field::secret("token", token), Field::plain("token_type_hint", "access_token")];
     let (revocation, result) =
-        exchange::revocation_request(&state.0.http, &endpoint, &state.client(case), &fields).await;
+        exchange::revocation_request(&state.0.http, &endpoint, &state.client(case), &fields, state.relay().as_ref())
+            .await;
     if let Err(error) = result {
         let error = scrubber.token_error(error);
         let explanation = diagnosis::revocation_failure(&endpoint, &error, &state.0.server);

@@ -13,6 +13,7 @@ mod password_grant;
 mod process;
 mod real_servers;
 mod sandbox_cases;
+mod sandbox_limits;
 mod sandbox_strict;
 mod standard_cases;
 mod standard_server;
