@@ -1,6 +1,7 @@
 //! Integration tests: the real server on port 0, spoken to over HTTP like a user would.
 
 mod browser;
+mod client_libraries;
 mod diagnosis;
 mod example;
 mod explorer;
