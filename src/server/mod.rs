@@ -21,7 +21,10 @@
 //! once they have, or after [`Limits::shutdown_deadline`] whatever clients still hold. It stops
 //! accepting at once, unless told to keep accepting while some requests are still busy (`busy`):
 //! in sandbox mode the app's requests in flight call the emulator on this same listener, and must
-//! still reach it. Connections accepted then are served one request each.
+//! still reach it. Then it also keeps accepting for [`SHUTDOWN_LINGER`] after the signal, and
+//! takes what is waiting in the backlog before it closes, so that a request sent just after the
+//! signal gets the app's `503` rather than a closed connection. Connections accepted then are
+//! served one request each.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -69,6 +72,11 @@ impl Default for Limits {
 
 /// Connections beyond [`Limits::max_connections`] served one request each, with a short deadline.
 pub const OVERFLOW_CONNECTIONS: usize = 32;
+
+/// In sandbox mode, how long after the shutdown signal the listener keeps answering new requests
+/// `503` (with `Connection: close`) even when no request is in flight: a client that sends just
+/// after the signal gets an answer, not a closed connection. Within the shutdown deadline.
+pub const SHUTDOWN_LINGER: Duration = Duration::from_millis(500);
 
 /// The request-head deadline of an overflow connection.
 const OVERFLOW_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
@@ -135,6 +143,7 @@ where
     let (phase, watching) = watch::channel(Phase::Serving);
     let mut shutdown = pin!(shutdown);
     let mut deadline = None;
+    let mut signalled = tokio::time::Instant::now();
     let internal_prefix = drain.as_ref().map(|d| d.internal_prefix);
     loop {
         let (stream, peer) = match deadline {
@@ -144,19 +153,26 @@ where
                         drain.draining.store(true, Ordering::Release);
                     }
                     let _ = phase.send(if drain.is_some() { Phase::Draining } else { Phase::Closing });
-                    deadline = Some(tokio::time::Instant::now() + limits.shutdown_deadline);
+                    signalled = tokio::time::Instant::now();
+                    deadline = Some(signalled + limits.shutdown_deadline);
                     continue;
                 }
                 accepted = accept(&listener) => accepted,
             },
             Some(deadline) => {
+                let now = tokio::time::Instant::now();
                 let still_busy = drain.as_ref().is_some_and(|d| d.busy.load(Ordering::Acquire) > 0);
-                if !still_busy || tokio::time::Instant::now() >= deadline {
+                let lingering = drain.is_some() && now < deadline.min(signalled + SHUTDOWN_LINGER);
+                if now >= deadline {
                     break;
                 }
-                match tokio::time::timeout(Duration::from_millis(5), accept(&listener)).await {
+                // Done: connections already waiting in the backlog are still answered (503), the
+                // rest is refused by the system once the listener is closed.
+                let wait = if still_busy || lingering { Duration::from_millis(5) } else { Duration::ZERO };
+                match tokio::time::timeout(wait, accept(&listener)).await {
                     Ok(accepted) => accepted,
-                    Err(_) => continue,
+                    Err(_) if still_busy || lingering => continue,
+                    Err(_) => break,
                 }
             }
         };

@@ -16,6 +16,7 @@ mod real_servers;
 mod sandbox_cases;
 mod sandbox_limits;
 mod sandbox_strict;
+mod shutdown;
 mod standard_cases;
 mod standard_server;
 mod startup;
