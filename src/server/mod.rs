@@ -11,9 +11,11 @@
 //! `header_read_timeout` arms and drops one per request: with it, `/healthcheck` served about 5%
 //! fewer requests per second under wrk.) Besides them:
 //! - at most [`Limits::max_connections`] are open at once. Past that, a few more
-//!   ([`OVERFLOW_CONNECTIONS`]) are served one request each with a one-second head deadline, so a
-//!   health probe still gets through when an attacker holds every regular slot; past those, a new
-//!   connection is closed at once, so file descriptors never run out;
+//!   ([`OVERFLOW_CONNECTIONS`]) are served one request each with a one-second head deadline, and
+//!   closed after [`OVERFLOW_FIRST_BYTE_TIMEOUT`] if no byte came, so a health probe still gets
+//!   through when an attacker holds every regular slot and floods the rest with silent
+//!   connections; past those, a new connection is closed at once, so file descriptors never run
+//!   out;
 //! - `TCP_NODELAY` is set (see [`accept`]);
 //! - a [`Shortcut`] may answer a request before the service sees it (the app's health probe).
 //!
@@ -77,6 +79,11 @@ pub const OVERFLOW_CONNECTIONS: usize = 32;
 /// `503` (with `Connection: close`) even when no request is in flight: a client that sends just
 /// after the signal gets an answer, not a closed connection. Within the shutdown deadline.
 pub const SHUTDOWN_LINGER: Duration = Duration::from_millis(500);
+
+/// How long an overflow connection may stay silent (no byte at all) before it is closed: a probe
+/// sends its request at once, and a flood of silent connections holds each slot this long only.
+/// At 50 new silent connections a second, about 5 of the [`OVERFLOW_CONNECTIONS`] are taken.
+pub const OVERFLOW_FIRST_BYTE_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// The request-head deadline of an overflow connection.
 const OVERFLOW_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
@@ -177,10 +184,10 @@ where
             }
         };
         // A regular slot; else an overflow one (one request, short deadline); else closed at once.
-        let (slot, one_shot) = match slots.clone().try_acquire_owned() {
-            Ok(slot) => (slot, deadline.is_some()),
+        let (slot, one_shot, overflowing) = match slots.clone().try_acquire_owned() {
+            Ok(slot) => (slot, deadline.is_some(), false),
             Err(_) => match overflow.clone().try_acquire_owned() {
-                Ok(slot) => (slot, true),
+                Ok(slot) => (slot, true, true),
                 Err(_) => {
                     tracing::warn!(max = limits.max_connections, "connection limit reached: closing a new connection");
                     drop(stream);
@@ -196,7 +203,10 @@ where
             } else {
                 limits.header_read_timeout
             };
-            let timeouts = (head_timeout, limits.idle_timeout);
+            // A silent connection may hold an overflow slot only briefly, so that a flood of them
+            // cannot keep a health probe out.
+            let first_byte = if overflowing { OVERFLOW_FIRST_BYTE_TIMEOUT.min(head_timeout) } else { head_timeout };
+            let timeouts = (head_timeout, limits.idle_timeout, first_byte);
             serve_connection(stream, peer, router, timeouts, (watching, internal_prefix), one_shot, shortcut).await;
             drop(slot);
         });

@@ -24,8 +24,10 @@ async fn get_on_a_new_connection(address: &str, extra: &str) -> Result<String, S
 
 #[tokio::test]
 async fn requests_sent_just_after_sigterm_get_503_with_connection_close() {
-    let mut binary = Binary::start(&[("RUST_LOG", "warn,bitbucket_password_grant=info,bitbucket_password_grant::web=warn")]);
-    let before = get_on_a_new_connection(&binary.address, "Connection: close\r\n").await.expect("served before the signal");
+    let mut binary =
+        Binary::start(&[("RUST_LOG", "warn,bitbucket_password_grant=info,bitbucket_password_grant::web=warn")]);
+    let before =
+        get_on_a_new_connection(&binary.address, "Connection: close\r\n").await.expect("served before the signal");
     assert!(before.starts_with("HTTP/1.1 200"), "{before}");
     binary.signal("TERM");
     let signalled = Instant::now();
