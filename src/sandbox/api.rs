@@ -61,9 +61,9 @@ fn api_token(sandbox: &Sandbox, end_user: IpAddr, encoded: &str) -> Result<Grant
         (DEMO_EMAIL, DEMO_API_TOKEN) => Ok({
             attempt.succeeded();
             Grant {
-                username: DEMO_USERNAME.to_owned(),
+                username: DEMO_USERNAME,
                 consumer: "(API token)",
-                scopes: DEMO_SCOPES.to_owned(),
+                scopes: DEMO_SCOPES,
                 expires_at: Instant::now() + std::time::Duration::from_secs(3600),
                 redirect_uri: None,
                 pkce_challenge: None,
@@ -101,7 +101,7 @@ pub(super) async fn user(
     headers: HeaderMap,
 ) -> Result<Json<Value>, Refusal> {
     let grant = authenticate_bearer(&sandbox, peer, &headers)?;
-    Ok(Json(profile(&grant.username)))
+    Ok(Json(profile(grant.username)))
 }
 
 fn page(values: Vec<Value>) -> Json<Value> {

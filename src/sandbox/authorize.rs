@@ -28,17 +28,27 @@ const TICKET_LIFETIME: Duration = Duration::from_secs(600);
 /// At most this many tickets are kept; past it the oldest go.
 const MAX_TICKETS: usize = 10_000;
 
-/// Signed-in users between the sign-in and the consent: ticket → (username, second step done,
-/// wrong codes so far, expiry).
+/// A signed-in user between the sign-in and the consent.
+#[derive(Debug)]
+struct Ticket {
+    user: &'static str,
+    /// The second step is done (or the account has none).
+    verified: bool,
+    /// Wrong two-step codes so far.
+    wrong_codes: u32,
+    expires: Instant,
+}
+
+/// The live tickets, by value.
 #[derive(Debug, Default)]
-pub(crate) struct Tickets(Mutex<HashMap<String, (String, bool, u32, Instant)>>);
+pub(crate) struct Tickets(Mutex<HashMap<String, Ticket>>);
 
 /// What a two-step code did to its ticket.
 enum CodeTry {
     /// The right code: the ticket is spent, the user may consent (a new ticket).
-    Right(String),
+    Right(&'static str),
     /// A wrong code; the ticket has tries left.
-    Wrong(String),
+    Wrong(&'static str),
     /// A wrong code, the last of [`CODE_TRIES`]: the ticket is spent.
     Spent,
     /// No such ticket (or it ran out).
@@ -46,46 +56,47 @@ enum CodeTry {
 }
 
 impl Tickets {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, bool, u32, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Ticket>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn issue(&self, username: &str, verified: bool) -> String {
+    fn issue(&self, user: &'static str, verified: bool) -> String {
         let ticket = crate::random_token();
         let mut tickets = self.lock();
         let now = Instant::now();
-        tickets.retain(|_, (_, _, _, expires)| *expires > now);
+        tickets.retain(|_, t| t.expires > now);
         if tickets.len() >= MAX_TICKETS
-            && let Some(oldest) = tickets.iter().min_by_key(|(_, (_, _, _, e))| *e).map(|(k, _)| k.clone())
+            && let Some(oldest) = tickets.iter().min_by_key(|(_, t)| t.expires).map(|(k, _)| k.clone())
         {
             tickets.remove(&oldest);
         }
-        tickets.insert(ticket.clone(), (username.to_owned(), verified, 0, now + TICKET_LIFETIME));
+        tickets.insert(ticket.clone(), Ticket { user, verified, wrong_codes: 0, expires: now + TICKET_LIFETIME });
         ticket
     }
 
     /// A two-step code tried on `ticket`: right, or one more wrong one (the last spends it).
     fn try_code(&self, ticket: &str, right: bool) -> CodeTry {
         let mut tickets = self.lock();
-        let Some((user, _, wrong, _)) = tickets.get_mut(ticket).filter(|(_, _, _, e)| *e > Instant::now()) else {
+        let Some(found) = tickets.get_mut(ticket).filter(|t| t.expires > Instant::now()) else {
             return CodeTry::Unknown;
         };
+        let user = found.user;
         if right {
-            let user = user.clone();
             tickets.remove(ticket);
             return CodeTry::Right(user);
         }
-        *wrong += 1;
-        if *wrong >= CODE_TRIES {
+        found.wrong_codes += 1;
+        if found.wrong_codes >= CODE_TRIES {
             tickets.remove(ticket);
             return CodeTry::Spent;
         }
-        CodeTry::Wrong(user.clone())
+        CodeTry::Wrong(user)
     }
 
-    fn take(&self, ticket: &str) -> Option<(String, bool)> {
+    /// Takes a live ticket out: its user, and whether the second step is done.
+    fn take(&self, ticket: &str) -> Option<(&'static str, bool)> {
         let found = self.lock().remove(ticket)?;
-        (found.3 > Instant::now()).then_some((found.0, found.1))
+        (found.expires > Instant::now()).then_some((found.user, found.verified))
     }
 }
 
@@ -332,23 +343,24 @@ pub(super) async fn next_step(
             }
             attempt.succeeded();
             let two_step = username == TWO_STEP_USERNAME;
+            let user = if two_step { TWO_STEP_USERNAME } else { DEMO_USERNAME };
             let mut next = page(if two_step { Step::Verify } else { Step::Consent });
-            next.ticket = sandbox.tickets.issue(username, !two_step);
-            next.user = Some(username.to_owned());
+            next.ticket = sandbox.tickets.issue(user, !two_step);
+            next.user = Some(user.to_owned());
             next.respond(StatusCode::OK)
         }
         "two-step" => match sandbox.tickets.try_code(&params.ticket, params.otp.trim() == TWO_STEP_CODE) {
             CodeTry::Right(user) => {
                 let mut next = page(Step::Consent);
-                next.ticket = sandbox.tickets.issue(&user, true);
-                next.user = Some(user);
+                next.ticket = sandbox.tickets.issue(user, true);
+                next.user = Some(user.to_owned());
                 next.respond(StatusCode::OK)
             }
             CodeTry::Wrong(user) => {
                 let mut again = page(Step::Verify);
                 again.problem = Some("That code is not right.");
                 again.ticket = params.ticket.clone();
-                again.user = Some(user);
+                again.user = Some(user.to_owned());
                 again.respond(StatusCode::OK)
             }
             CodeTry::Spent => {
@@ -361,7 +373,7 @@ pub(super) async fn next_step(
         "consent" => match sandbox.tickets.take(&params.ticket) {
             Some((user, true)) if params.decision == "grant" => {
                 let code =
-                    sandbox.issue_code(consumer.key, &user, params.redirect_uri.clone(), params.code_challenge.clone());
+                    sandbox.issue_code(consumer.key, user, params.redirect_uri.clone(), params.code_challenge.clone());
                 back_to_client(&sandbox, &params, &[("code", &code)])
             }
             Some((_, true)) => back_to_client(

@@ -13,9 +13,11 @@
 //! | `POST /site/oauth2/access_token`    | [`token_endpoint`]   | the token endpoint: all four grants        |
 //! | `GET /api/2.0/user`, …              | [`api`]              | `https://api.bitbucket.org/2.0/…`          |
 //! | `GET /api/2.0/repositories`, …      | [`api`]              | removed in 2026: 410                       |
+//! | (the authorization request)         | [`redirect_uri`]     | registered callback URLs, as strings       |
+//! | (every guess)                       | [`limits`]           | limits on passwords, codes, secrets, tokens|
 //!
-//! State (codes and tokens) lives in memory ([`store`]), capped at [`MAX_ISSUED`] entries of each
-//! kind, and is lost on restart.
+//! State (codes and tokens) lives in memory ([`store`]), capped at [`MAX_ISSUED`] entries and about
+//! [`MAX_STORE_BYTES`] of each kind, and is lost on restart.
 
 mod api;
 mod authorize;
@@ -49,8 +51,10 @@ pub const BITBUCKET_EXPIRES_IN: Duration = Duration::from_secs(7200);
 /// At most this many codes, access tokens and refresh tokens are kept; past it, the oldest go.
 pub const MAX_ISSUED: usize = 40_000;
 /// About the most memory each of the sandbox's three stores (codes, access and refresh tokens) may
-/// use; past it, the oldest entries go.
-pub const MAX_STORE_BYTES: usize = 8 * 1024 * 1024;
+/// use; past it, the oldest entries go. Some 7,000 tokens: plenty for a person, and a load test's
+/// tokens are used within milliseconds. (8 MiB kept the app in sandbox mode at 57 MiB after a
+/// minute of 200 concurrent flows; the target is 32.)
+pub const MAX_STORE_BYTES: usize = 2 * 1024 * 1024;
 /// Scopes the sandbox's consumers are granted (all but `sandbox-no-email-key`).
 pub const DEMO_SCOPES: &str = "account email repository";
 /// The demo user's e-mail address: the user name of Bitbucket's API tokens.
@@ -224,7 +228,13 @@ impl Sandbox {
     }
 
     /// Issues a token response; `with_refresh` is false for client credentials (Bitbucket 2026).
-    pub(crate) fn issue(&self, username: &str, consumer: &'static str, grant_type: &str, with_refresh: bool) -> Value {
+    pub(crate) fn issue(
+        &self,
+        username: &'static str,
+        consumer: &'static str,
+        grant_type: &str,
+        with_refresh: bool,
+    ) -> Value {
         let now = Instant::now();
         let access_token = crate::random_token();
         let known = self::consumer(consumer);
@@ -233,14 +243,8 @@ impl Sandbox {
             Some(c) if c.short_lived => self.options.short_token_lifetime,
             _ => self.options.access_token_lifetime,
         };
-        let grant = Grant {
-            username: username.to_owned(),
-            consumer,
-            scopes: scopes.to_owned(),
-            expires_at: now + lifetime,
-            redirect_uri: None,
-            pkce_challenge: None,
-        };
+        let grant =
+            Grant { username, consumer, scopes, expires_at: now + lifetime, redirect_uri: None, pkce_challenge: None };
         let mut body = json!({
             "access_token": access_token,
             "scope": scopes,
@@ -253,30 +257,30 @@ impl Sandbox {
             let refresh_token = crate::random_token();
             // Refresh tokens expire after three months unused.
             let refresh = Grant { expires_at: now + Duration::from_secs(90 * 24 * 3600), ..grant.clone() };
-            issued.refresh.insert(refresh_token.clone(), refresh);
+            issued.refresh.insert(&refresh_token, refresh);
             body["refresh_token"] = Value::String(refresh_token);
         }
-        issued.access.insert(access_token, grant);
+        issued.access.insert(&access_token, grant);
         body
     }
 
     pub(crate) fn issue_code(
         &self,
         consumer: &'static str,
-        username: &str,
+        username: &'static str,
         redirect_uri: Option<String>,
         pkce_challenge: Option<String>,
     ) -> String {
         let code = crate::random_token();
         let grant = Grant {
-            username: username.to_owned(),
+            username,
             consumer,
-            scopes: DEMO_SCOPES.to_owned(),
+            scopes: DEMO_SCOPES,
             expires_at: Instant::now() + self.options.code_lifetime,
             redirect_uri,
             pkce_challenge,
         };
-        self.issued().codes.insert(code.clone(), grant);
+        self.issued().codes.insert(&code, grant);
         code
     }
 

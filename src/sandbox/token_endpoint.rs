@@ -154,14 +154,14 @@ async fn grant(
                     return Err(Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid code_verifier"));
                 }
             }
-            Ok(Json(sandbox.issue(&grant.username, consumer.key, "authorization_code", true)))
+            Ok(Json(sandbox.issue(grant.username, consumer.key, "authorization_code", true)))
         }
         "refresh_token" => {
             // Rotation: the refresh token is taken out here, and a new one comes with the answer.
             let grant = sandbox
                 .redeem(|issued| &mut issued.refresh, field("refresh_token"), consumer.key)
                 .ok_or_else(|| Refusal::oauth(StatusCode::BAD_REQUEST, "invalid_request", "Invalid refresh_token"))?;
-            Ok(Json(sandbox.issue(&grant.username, consumer.key, "refresh_token", true)))
+            Ok(Json(sandbox.issue(grant.username, consumer.key, "refresh_token", true)))
         }
         "client_credentials" if !consumer.private => Err(Refusal::oauth(
             StatusCode::BAD_REQUEST,
