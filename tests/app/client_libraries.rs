@@ -1,6 +1,6 @@
 //! Widely used client libraries against the sandbox, as a learner's own code would use them: the
 //! Rust `oauth2` crate here (in `cargo test`), and openid-client, an OpenID Certified library, run
-//! by node (ignored: `.ci/run` runs it after `npm ci --prefix tests/clients`).
+//! by node (ignored: `.ci/run` runs it after `npm ci --prefix tests/bitbucket_sandbox_clients`).
 
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
@@ -123,10 +123,10 @@ async fn the_oauth2_crate_sees_the_sandboxs_refusals_as_oauth_errors() {
 /// openid-client (v6, OpenID Certified) against the sandbox: its client_secret_basic form-encodes
 /// the id and secret, `-` as `%2D`, which the sandbox once refused on every token request.
 #[tokio::test]
-#[ignore = "needs node and `npm ci --prefix tests/clients`; .ci/run runs it"]
+#[ignore = "needs node and `npm ci --prefix tests/bitbucket_sandbox_clients`; .ci/run runs it"]
 async fn openid_client_completes_every_token_request_against_the_sandbox() {
     let app = spawn_sandbox_app().await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/openid_client.mjs");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bitbucket_sandbox_clients/openid_client.mjs");
     let address = app.address.clone();
     let run = move || std::process::Command::new("node").arg(script).arg(address).output();
     let output = tokio::task::spawn_blocking(run).await.unwrap().expect("node");

@@ -3,7 +3,7 @@
 // client id and secret before base64 as RFC 6749 §2.3.1 says (`-` becomes `%2D`), and the error
 // cases. Started by tests/app/client_libraries.rs with the app's address; exits 0 when all pass.
 //
-//   node tests/clients/openid_client.mjs http://127.0.0.1:3000
+//   node tests/bitbucket_sandbox_clients/openid_client.mjs http://127.0.0.1:3000
 
 import * as client from 'openid-client'
 import assert from 'node:assert/strict'
