@@ -470,7 +470,7 @@ def main():
     fresh = Process("app-live-long", [app_bin, "--port", str(port)], port,
                     env=dict(APP_ENV, BITBUCKET_SANDBOX="false", **upstream))
     wrk(fresh.url + "/oauth-callback", 1, 4, **login)
-    memory["long"] = memory_after_long_burst(fresh, LONG_BURST_SECONDS if full else 2, LONG_BURST_IDLE, login)
+    memory["long"] = memory_after_long_burst(fresh, LONG_BURST_SECONDS if full else 2, LONG_BURST_IDLE if full else 2, login)
     fresh.stop()
     startup = measure_startup(app_bin, 20 if full else 3)
     for process in [app, bare, sandbox, live, node, floor] + [p for _, sides, _, _ in shared for p in sides.values()]:
