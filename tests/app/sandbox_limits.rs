@@ -186,3 +186,40 @@ async fn wrong_api_tokens_are_limited_per_account_and_address() {
     let served = app.send(call(12, "ATATT-sandbox-demo-api-token")).await;
     assert_eq!(served.status, 200, "{}", served.body);
 }
+
+/// The sandbox's sign-in page from `127.0.0.{n}`: `username` / `password` for the demo consumer.
+async fn sign_in_from(app: &TestApp, n: u8, username: &str, password: &str) -> Page {
+    let port = app.address.rsplit(':').next().unwrap();
+    let authorize = format!(
+        "/sandbox/site/oauth2/authorize?client_id=sandbox-consumer-key&response_type=code&state=s&\
+         redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2Foauth-callback"
+    );
+    let sign_in = app.send(client_from(n).get(app.url(&authorize))).await;
+    let mut form = sign_in.hidden_fields();
+    form.extend([("username".into(), username.into()), ("password".into(), password.into())]);
+    post_authorize(app, n, &form).await
+}
+
+/// Failed sign-ins are counted per account too, from all addresses together, at five times an
+/// address's limit: one address cannot lock an account, a crowd of guessers can for a minute, and
+/// the page says which limit it is.
+#[tokio::test]
+async fn failed_sign_ins_from_many_addresses_lock_the_account_and_the_page_says_so() {
+    let app = spawn_sandbox_app().await;
+    for n in 20..25 {
+        for _ in 0..10 {
+            let page = sign_in_from(&app, n, "demo", "wrong").await;
+            page.assert_contains("Incorrect username or password.");
+        }
+        let blocked = sign_in_from(&app, n, "demo", "wrong").await;
+        assert_eq!(blocked.status, 429, "{}", blocked.body);
+        blocked.assert_contains("Too many failed sign-ins from this address");
+        assert!(blocked.headers.contains_key("retry-after"));
+    }
+    let locked = sign_in_from(&app, 25, "demo", "demo").await;
+    assert_eq!(locked.status, 429, "{}", locked.body);
+    locked.assert_contains("Too many failed sign-ins for this account, from all addresses together");
+    let other_account = sign_in_from(&app, 25, "demo-2fa", "demo").await;
+    assert_eq!(other_account.status, 200, "{}", other_account.body);
+    other_account.assert_contains(r#"name="otp""#);
+}
