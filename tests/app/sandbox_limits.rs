@@ -223,3 +223,38 @@ async fn failed_sign_ins_from_many_addresses_lock_the_account_and_the_page_says_
     assert_eq!(other_account.status, 200, "{}", other_account.body);
     other_account.assert_contains(r#"name="otp""#);
 }
+
+/// A hundred wrong passwords at once, with the sandbox's own limit lower than the app's: exactly
+/// the app's limit reach the sandbox (its `429`s count as attempts, so none gives its place back),
+/// and a further round sends none (once, 30 of 100 parallel guesses got past while the sandbox
+/// answered `429`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_stop_at_the_apps_limit_when_the_sandbox_answers_429() {
+    let options = SandboxOptions { failed_attempts_per_minute: 3, ..SandboxOptions::default() };
+    let app = spawn_app_with(Settings::sandbox_defaults(), options).await;
+    let client = client_from(30);
+    let guesses = |count: usize| {
+        let tasks: Vec<_> = (0..count)
+            .map(|_| {
+                let form = [("username", "demo"), ("password", "wrong")];
+                let request = client.post(app.url("/oauth-callback")).form(&form);
+                tokio::spawn(async move { into_page(request.send().await.expect("POST")).await })
+            })
+            .collect();
+        async move {
+            let mut pages = Vec::new();
+            for task in tasks {
+                pages.push(task.await.unwrap());
+            }
+            pages
+        }
+    };
+    // A page that shows the token request: the guess reached the sandbox.
+    let reached =
+        |pages: &[Page]| pages.iter().filter(|p| p.body.contains("POST /sandbox/site/oauth2/access_token")).count();
+    let pages = guesses(100).await;
+    let statuses: Vec<u16> = pages.iter().map(|p| p.status).collect();
+    assert_eq!(reached(&pages), 10, "guesses that reached the sandbox: {statuses:?}");
+    assert!(statuses.iter().all(|s| matches!(s, 403 | 429)), "{statuses:?}");
+    assert_eq!(reached(&guesses(20).await), 0, "guesses that reached the sandbox after the limit");
+}
