@@ -79,4 +79,8 @@ async fn a_known_token_typed_into_the_explorers_path_is_masked_everywhere_on_the
         answer.assert_lacks(&token[4..token.len() - 4]);
         answer.assert_contains("GET /sandbox/api/2.0/user");
     }
+    // The consumer secret, which the page knows too, typed into the query.
+    let answer = explore(&app, &token, "/2.0/user?secret=sandbox-consumer-secret").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.assert_lacks("sandbox-consumer-secret");
 }
