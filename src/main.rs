@@ -63,7 +63,7 @@ const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Run by a Tokio worker each time it runs out of work: at most once per [`COLLECT_EVERY`], hands
 /// mimalloc's free memory back to the system. mimalloc purges freed memory lazily, on later
 /// allocations of the same thread: an app that falls idle after a burst makes none, and kept what
-/// the burst used (42 MiB after 20 s of 200 concurrent flows in sandbox mode, issue 22).
+/// the burst used (issue 22 saw 42 MiB kept after 20 s of 200 concurrent flows).
 fn give_memory_back() {
     thread_local! {
         static LAST: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
