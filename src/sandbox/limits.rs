@@ -26,6 +26,8 @@ pub const RELAY_HEADER: &str = "x-sandbox-end-user";
 /// An account may see this many times an address's failed sign-ins a minute, from all addresses
 /// together, before it is locked for a while: one address alone cannot lock anyone out.
 pub const ACCOUNT_FACTOR: u32 = 5;
+/// The characters of a username (or an API token's e-mail) that its account's counter is keyed by.
+const MAX_ACCOUNT_CHARS: usize = 64;
 /// Wrong two-step codes a sign-in ticket survives; the next spends it.
 pub const CODE_TRIES: u32 = 5;
 
@@ -95,7 +97,9 @@ impl Limits {
             .sign_ins_by_address
             .begin(end_user)
             .map_err(|retry_after| Limited { cause: "Too many failed sign-ins from this address", retry_after })?;
-        let account = username.trim().to_lowercase();
+        // An account name is short: a longer one is counted by its first characters, so that the
+        // table of accounts stays small whatever is posted.
+        let account: String = username.trim().to_lowercase().chars().take(MAX_ACCOUNT_CHARS).collect();
         match self.sign_ins_by_account.begin(account) {
             Ok(by_account) => Ok(SignIn(by_address, by_account)),
             Err(retry_after) => {
@@ -126,7 +130,8 @@ impl Limits {
         email: &str,
         end_user: IpAddr,
     ) -> Result<Attempt<'_, (String, IpAddr)>, Limited> {
-        self.api_tokens.begin((email.to_lowercase(), end_user)).map_err(|retry_after| Limited {
+        let email: String = email.to_lowercase().chars().take(MAX_ACCOUNT_CHARS).collect();
+        self.api_tokens.begin((email, end_user)).map_err(|retry_after| Limited {
             cause: "Too many wrong API tokens for this account from this address",
             retry_after,
         })
