@@ -45,6 +45,8 @@ async fn main() {
     let base = std::env::var("BITBUCKET_URL").expect("BITBUCKET_URL");
     let api = std::env::var("BITBUCKET_API_URL").expect("BITBUCKET_API_URL");
     let env_or = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    // reqwest is built without a TLS crypto provider; the app installs rustls's `ring` one.
+    bitbucket_password_grant::install_tls_provider();
     let upstream = Arc::new(Upstream {
         // The app's own client settings: redirects off, timeouts, idle connections let go after 4 s.
         http: token::http_client(Duration::from_secs(5), Duration::from_secs(10)).expect("a client"),

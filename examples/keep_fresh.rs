@@ -91,7 +91,9 @@ async fn run(args: Args) -> Result<(), String> {
     let api_url = format!("http://{address}/sandbox/api/2.0/user");
     eprintln!("(the built-in Bitbucket sandbox at http://{address}/sandbox, consumer {})", consumer.key);
 
-    // The part to copy: one client, one grant, then the keeper for every call after it.
+    // The part to copy: one client (after choosing rustls's crypto provider, as the app does), one
+    // grant, then the keeper for every call after it.
+    bitbucket_password_grant::install_tls_provider();
     let http = token::http_client(Duration::from_secs(5), Duration::from_secs(10)).map_err(|e| e.to_string())?;
     let client = token::ClientCredentials::basic(consumer.key, consumer.secret);
     let first = token::password_grant(&http, &token_url, &client, sandbox::DEMO_USERNAME, sandbox::DEMO_PASSWORD, None)

@@ -1,4 +1,4 @@
-//! A limit on password attempts per client address (RFC 6749 §4.3.2 asks the authorization
+//! A limit on password attempts per client address, or per any other key (RFC 6749 §4.3.2 asks the authorization
 //! server to guard the password grant against brute force; this app, which takes passwords too,
 //! does the same, and so does its sandbox).
 //!
@@ -13,6 +13,7 @@
 //! is refused too (fail closed) until places free up.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -20,13 +21,14 @@ use std::time::{Duration, Instant};
 /// At most this many addresses are tracked.
 pub const MAX_TRACKED_CLIENTS: usize = 10_000;
 
-/// Password attempts per client over a sliding minute.
+/// Password attempts per client over a sliding minute. A client is an address unless said
+/// otherwise: the sandbox also counts per account, and per consumer and address.
 #[derive(Debug)]
-pub struct AttemptLimiter {
+pub struct AttemptLimiter<K = IpAddr> {
     per_minute: u32,
     window: Duration,
     capacity: usize,
-    clients: Mutex<HashMap<IpAddr, Client>>,
+    clients: Mutex<HashMap<K, Client>>,
 }
 
 #[derive(Debug)]
@@ -49,30 +51,30 @@ impl Client {
 /// An attempt in progress; say how it ended with [`Attempt::succeeded`] or [`Attempt::not_counted`].
 /// Dropped without either, it counts as a failure.
 #[must_use]
-pub struct Attempt<'a> {
-    limiter: &'a AttemptLimiter,
-    client: IpAddr,
+pub struct Attempt<'a, K: Hash + Eq + Clone = IpAddr> {
+    limiter: &'a AttemptLimiter<K>,
+    client: K,
     started: Instant,
     counts: bool,
 }
 
-impl AttemptLimiter {
+impl<K: Hash + Eq + Clone> AttemptLimiter<K> {
     /// Allows `per_minute` attempts a minute per client (a success gives its place back).
-    pub fn new(per_minute: u32) -> AttemptLimiter {
+    pub fn new(per_minute: u32) -> AttemptLimiter<K> {
         AttemptLimiter::with_capacity(per_minute, MAX_TRACKED_CLIENTS)
     }
 
     /// As [`AttemptLimiter::new`], tracking at most `capacity` addresses.
-    pub fn with_capacity(per_minute: u32, capacity: usize) -> AttemptLimiter {
+    pub fn with_capacity(per_minute: u32, capacity: usize) -> AttemptLimiter<K> {
         AttemptLimiter { per_minute, window: Duration::from_secs(60), capacity, clients: Mutex::default() }
     }
 
-    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Client>> {
+    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<K, Client>> {
         self.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Starts an attempt by `client`, or says how many seconds it must wait.
-    pub fn begin(&self, client: IpAddr) -> Result<Attempt<'_>, u64> {
+    pub fn begin(&self, client: K) -> Result<Attempt<'_, K>, u64> {
         let now = Instant::now();
         let mut clients = self.clients();
         if !clients.contains_key(&client) && clients.len() >= self.capacity {
@@ -81,8 +83,11 @@ impl AttemptLimiter {
                 return Err(self.window.as_secs());
             }
         }
-        let entry =
-            clients.entry(client).or_insert_with(|| Client { attempts: VecDeque::new(), in_flight: 0, last_seen: now });
+        let entry = clients.entry(client.clone()).or_insert_with(|| Client {
+            attempts: VecDeque::new(),
+            in_flight: 0,
+            last_seen: now,
+        });
         entry.prune(now, self.window);
         entry.last_seen = now;
         if entry.attempts.len() >= self.per_minute as usize {
@@ -96,15 +101,15 @@ impl AttemptLimiter {
 
     /// Forgets up to 1% of the table (at least one): addresses neither blocked nor busy, least
     /// recently seen first.
-    fn evict(&self, clients: &mut HashMap<IpAddr, Client>, now: Instant) {
-        let mut idle: Vec<(Instant, IpAddr)> = clients
+    fn evict(&self, clients: &mut HashMap<K, Client>, now: Instant) {
+        let mut idle: Vec<(Instant, K)> = clients
             .iter_mut()
-            .filter_map(|(ip, c)| {
+            .filter_map(|(key, c)| {
                 c.prune(now, self.window);
-                (c.in_flight == 0 && c.attempts.len() < self.per_minute as usize).then_some((c.last_seen, *ip))
+                (c.in_flight == 0 && c.attempts.len() < self.per_minute as usize).then(|| (c.last_seen, key.clone()))
             })
             .collect();
-        idle.sort_unstable();
+        idle.sort_unstable_by_key(|(seen, _)| *seen);
         for (_, ip) in idle.into_iter().take((self.capacity / 100).max(1)) {
             clients.remove(&ip);
         }
@@ -116,7 +121,7 @@ impl AttemptLimiter {
     }
 }
 
-impl Attempt<'_> {
+impl<K: Hash + Eq + Clone> Attempt<'_, K> {
     /// The credentials were accepted: the attempt gives its place back.
     pub fn succeeded(mut self) {
         self.counts = false;
@@ -129,7 +134,7 @@ impl Attempt<'_> {
     }
 }
 
-impl Drop for Attempt<'_> {
+impl<K: Hash + Eq + Clone> Drop for Attempt<'_, K> {
     fn drop(&mut self) {
         let mut clients = self.limiter.clients();
         if let Some(client) = clients.get_mut(&self.client) {
@@ -153,7 +158,7 @@ mod tests {
 
     #[test]
     fn attempts_in_flight_count_so_parallel_guesses_stop_at_the_limit() {
-        let limiter = AttemptLimiter::new(3);
+        let limiter: AttemptLimiter = AttemptLimiter::new(3);
         let held: Vec<_> = (0..3).map(|_| limiter.begin(ip(1)).expect("under the limit")).collect();
         assert!(limiter.begin(ip(1)).is_err(), "a fourth attempt while three are in flight");
         assert!(limiter.begin(ip(2)).is_ok(), "another address is not affected");
@@ -164,7 +169,7 @@ mod tests {
 
     #[test]
     fn successes_and_server_failures_give_their_place_back() {
-        let limiter = AttemptLimiter::new(2);
+        let limiter: AttemptLimiter = AttemptLimiter::new(2);
         for _ in 0..10 {
             limiter.begin(ip(1)).unwrap().succeeded();
             limiter.begin(ip(1)).unwrap().not_counted();
@@ -174,7 +179,7 @@ mod tests {
 
     #[test]
     fn a_full_table_forgets_idle_addresses_first_never_blocked_ones_and_never_all() {
-        let limiter = AttemptLimiter::with_capacity(1, 200);
+        let limiter: AttemptLimiter = AttemptLimiter::with_capacity(1, 200);
         drop(limiter.begin(ip(1)).unwrap()); // ip(1) is blocked now
         for n in 2..=200 {
             limiter.begin(ip(n)).unwrap().succeeded();
@@ -189,7 +194,7 @@ mod tests {
 
     #[test]
     fn a_table_full_of_blocked_addresses_refuses_newcomers() {
-        let limiter = AttemptLimiter::with_capacity(1, 3);
+        let limiter: AttemptLimiter = AttemptLimiter::with_capacity(1, 3);
         for n in 1..=3 {
             drop(limiter.begin(ip(n)).unwrap());
         }

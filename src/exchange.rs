@@ -15,6 +15,10 @@ use crate::grant::Grant;
 use crate::secrets::{PASSWORD_MASK, partial};
 use crate::token::{self, ClientAuth, ClientCredentials, RawResponse, TokenError, TokenResponse};
 
+/// A header the app adds to its requests to its own sandbox, naming the end user (see
+/// `sandbox::limits`). It is sent, never shown: the exchange records only the headers it lists.
+pub type Relay = (reqwest::header::HeaderName, reqwest::header::HeaderValue);
+
 /// One request and its answer, ready to display.
 #[derive(Clone, Debug)]
 pub struct Exchange {
@@ -38,6 +42,25 @@ pub struct Exchange {
     pub curl: String,
     /// The same request as Rust code using `src/token.rs`.
     pub rust: String,
+}
+
+impl Exchange {
+    /// The exchange with `f` applied to every text it shows (to scrub secrets from all of them).
+    pub fn map_text(self, f: impl Fn(&str) -> String) -> Exchange {
+        let pairs = |pairs: Vec<(String, String)>| pairs.into_iter().map(|(k, v)| (f(&k), f(&v))).collect();
+        Exchange {
+            title: f(&self.title),
+            request_line: f(&self.request_line),
+            request_headers: pairs(self.request_headers),
+            request_body: self.request_body.as_deref().map(&f),
+            status_line: self.status_line.as_deref().map(&f),
+            response_headers: pairs(self.response_headers),
+            response_body: self.response_body.as_deref().map(&f),
+            failure: self.failure.as_deref().map(&f),
+            curl: f(&self.curl),
+            rust: f(&self.rust),
+        }
+    }
 }
 
 /// A form field of a token request: its name, the value sent, and how to show it.
@@ -196,8 +219,9 @@ pub async fn token_request(
     names: &SnippetNames,
     grant: Grant,
     fields: &[Field<'_>],
+    relay: Option<&Relay>,
 ) -> (Exchange, Result<TokenResponse, TokenError>) {
-    let (exchange, response) = post_form(http, token_url, client, names, Purpose::Token(grant), fields).await;
+    let (exchange, response) = post_form(http, token_url, client, names, Purpose::Token(grant), fields, relay).await;
     (exchange, response.and_then(|raw| token::parse_token_response(&raw)))
 }
 
@@ -208,8 +232,9 @@ pub async fn revocation_request(
     client: &ClientCredentials<'_>,
     names: &SnippetNames,
     fields: &[Field<'_>],
+    relay: Option<&Relay>,
 ) -> (Exchange, Result<(), TokenError>) {
-    let (exchange, response) = post_form(http, revocation_url, client, names, Purpose::Revocation, fields).await;
+    let (exchange, response) = post_form(http, revocation_url, client, names, Purpose::Revocation, fields, relay).await;
     (exchange, response.and_then(|raw| token::parse_revocation_response(&raw)))
 }
 
@@ -221,7 +246,7 @@ pub async fn device_authorization_request(
     names: &SnippetNames,
     fields: &[Field<'_>],
 ) -> (Exchange, Result<token::DeviceAuthorization, TokenError>) {
-    let (exchange, response) = post_form(http, url, client, names, Purpose::DeviceAuthorization, fields).await;
+    let (exchange, response) = post_form(http, url, client, names, Purpose::DeviceAuthorization, fields, None).await;
     (exchange, response.and_then(|raw| token::parse_device_authorization_response(&raw)))
 }
 
@@ -233,7 +258,7 @@ pub async fn introspection_request(
     names: &SnippetNames,
     fields: &[Field<'_>],
 ) -> (Exchange, Result<token::Introspection, TokenError>) {
-    let (exchange, response) = post_form(http, url, client, names, Purpose::Introspection, fields).await;
+    let (exchange, response) = post_form(http, url, client, names, Purpose::Introspection, fields, None).await;
     (exchange, response.and_then(|raw| token::parse_introspection_response(&raw)))
 }
 
@@ -245,6 +270,7 @@ async fn post_form(
     names: &SnippetNames,
     purpose: Purpose,
     fields: &[Field<'_>],
+    relay: Option<&Relay>,
 ) -> (Exchange, Result<RawResponse, TokenError>) {
     let form: Vec<(&str, &str)> = fields.iter().map(|f| (f.name, f.value)).collect();
     let (host, target) = url_parts(url);
@@ -302,7 +328,12 @@ async fn post_form(
         rust: token_rust(url, purpose, client.auth, names, fields),
     };
     let request = match token::build_token_request(http, url, client, &form) {
-        Ok(request) => request,
+        Ok(mut request) => {
+            if let Some((name, value)) = relay {
+                request.headers_mut().insert(name, value.clone());
+            }
+            request
+        }
         Err(error) => {
             exchange.failure = Some(error.to_string());
             return (exchange, Err(error));
@@ -424,9 +455,19 @@ fn token_rust(url: &str, purpose: Purpose, auth: ClientAuth, names: &SnippetName
     )
 }
 
-/// Calls `GET {url}` with the access token and records it.
-pub async fn api_call(http: &reqwest::Client, url: &str, access_token: &str) -> (Exchange, Result<Value, ApiError>) {
-    let (host, target) = url_parts(url);
+/// Calls `GET {url}` with the access token and records it. The token is masked wherever it shows,
+/// in the URL too (a path or query typed in the explorer may carry it): the title, the request
+/// line, the snippets (where `curl` reads it from `$ACCESS_TOKEN`), the headers and the answer.
+pub async fn api_call(
+    http: &reqwest::Client,
+    url: &str,
+    access_token: &str,
+    relay: Option<&Relay>,
+) -> (Exchange, Result<Value, ApiError>) {
+    let masks = [(access_token, partial(access_token))];
+    let shown_url = mask_all(url, &masks);
+    let (host, target) = url_parts(&shown_url);
+    let curl_url = mask_all(&shell_quote(url), &[(access_token, r#"'"$ACCESS_TOKEN"'"#.to_owned())]);
     let mut exchange = Exchange {
         title: format!("API call: GET {target}"),
         request_line: format!("GET {target} HTTP/1.1"),
@@ -440,19 +481,23 @@ pub async fn api_call(http: &reqwest::Client, url: &str, access_token: &str) -> 
         response_headers: Vec::new(),
         response_body: None,
         failure: None,
-        curl: format!("curl -sS {} \\\n  -H \"Authorization: Bearer $ACCESS_TOKEN\"", shell_quote(url)),
+        curl: format!("curl -sS {curl_url} \\\n  -H \"Authorization: Bearer $ACCESS_TOKEN\""),
         rust: format!(
-            "let answer: serde_json::Value = http\n    .get({url:?})\n    .bearer_auth(&token.access_token)\n    \
+            "let answer: serde_json::Value = http\n    .get({shown_url:?})\n    .bearer_auth(&token.access_token)\n    \
              .send()\n    .await?\n    .error_for_status()?\n    .json()\n    .await?;"
         ),
     };
-    let sent = http.get(url).bearer_auth(access_token).header(reqwest::header::ACCEPT, "application/json").send().await;
+    let mut request = http.get(url).bearer_auth(access_token).header(reqwest::header::ACCEPT, "application/json");
+    if let Some((name, value)) = relay {
+        request = request.header(name, value);
+    }
+    let sent = request.send().await;
     let response = token::read_response(sent, MAX_API_RESPONSE_BYTES).await;
     let result = match &response {
         Ok(raw) => bitbucket::parse_api_response(raw),
         Err(error) => Err(ApiError::Transport(error.clone())),
     };
-    record_response(&mut exchange, &response, result.as_ref().ok(), &[(access_token, partial(access_token))]);
+    record_response(&mut exchange, &response, result.as_ref().ok(), &masks);
     (exchange, result)
 }
 

@@ -154,7 +154,7 @@ fn refused(grant: Grant, e: &OAuthError, server: &AuthorizationServer, answered:
     let bitbucket = server.is_bitbucket();
     let client = server.client_word();
     let page = if e.status == 429 {
-        rate_limited(server, answered)
+        rate_limited(answered, e.error_description.as_deref())
     } else if e.error == "invalid_client" || (bitbucket && e.error == "unauthorized_client") {
         // RFC 6749 §5.2: invalid_client is a failed client authentication. Bitbucket answers a
         // wrong consumer key or secret with unauthorized_client instead (shared/BITBUCKET.md).
@@ -423,27 +423,29 @@ fn refused_for_grant(grant: Grant, e: &OAuthError, server: &AuthorizationServer,
     }
 }
 
-fn rate_limited(server: &AuthorizationServer, answered: &str) -> Explanation {
-    let (title, limit) = if server.is_bitbucket() {
-        (
-            "Bitbucket's rate limit was reached",
-            " Bitbucket allows about 1,000 API requests an hour per consumer, counted over a rolling hour.",
-        )
-    } else {
-        ("The server's rate limit was reached", "")
+/// The token endpoint's `429`. It is not the API's hourly rate limit: a token endpoint that says
+/// "too many requests" is most often limiting failed sign-ins or client authentications, and its
+/// own words (when it sends any) say which. Its status stays `429`, so the app's own limit on
+/// password attempts counts it: the app cannot tell it from a refused password.
+fn rate_limited(answered: &str, reason: Option<&str>) -> Explanation {
+    let reason = match reason.filter(|r| !r.is_empty()) {
+        Some(reason) => format!(" It gave this reason: \"{reason}\""),
+        None => " It gave no reason; token endpoints usually limit failed sign-ins or client \
+                  authentications per address or account."
+            .to_owned(),
     };
     Explanation::new(
-        StatusCode::BAD_GATEWAY,
-        title,
-        &format!("{answered} HTTP 429 means too many requests.{limit}"),
-        "Wait before trying again (the Retry-After header, if sent, says how long), and cache what you can.",
+        StatusCode::TOO_MANY_REQUESTS,
+        "The authorization server refused more attempts for now",
+        &format!("{answered} HTTP 429 means too many requests: the server limits how often this may be tried.{reason}"),
+        "Wait before trying again (the Retry-After header, if sent, says how long).",
     )
 }
 
 fn unexpected(status: u16, problem: &str, server: &AuthorizationServer, answered: &str) -> Explanation {
     let setting = server.token_setting();
     let page = if status == 429 {
-        rate_limited(server, answered)
+        rate_limited(answered, None)
     } else if status == 410 {
         Explanation::new(
             StatusCode::BAD_GATEWAY,

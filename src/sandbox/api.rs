@@ -1,11 +1,12 @@
 //! `GET /api/2.0/…`: a few calls of Bitbucket's REST API, with its Bearer check, its scope check
 //! and its error bodies.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Value, json};
 
@@ -15,47 +16,60 @@ use super::{DEMO_API_TOKEN, DEMO_EMAIL, DEMO_SCOPES, DEMO_USERNAME, Refusal, San
 /// Checks `Authorization: Bearer …` (the only place Bitbucket accepts an OAuth token since 2026),
 /// or `Authorization: Basic email:api_token`: Bitbucket's scoped API tokens, what scripts use
 /// since app passwords stopped working (not OAuth).
-fn authenticate_bearer(sandbox: &Sandbox, headers: &HeaderMap) -> Result<Grant, Refusal> {
+fn authenticate_bearer(sandbox: &Sandbox, peer: SocketAddr, headers: &HeaderMap) -> Result<Grant, Refusal> {
     let (scheme, credentials) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
-        .ok_or_else(|| Refusal::api(StatusCode::UNAUTHORIZED, "Authentication required."))?;
+        .ok_or(Refusal::Unauthenticated { message: "Authentication required.", invalid_token: false })?;
     if scheme.eq_ignore_ascii_case("basic") {
-        return api_token(credentials.trim());
+        return api_token(sandbox, sandbox.limits.end_user(peer, headers), credentials.trim());
     }
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(Refusal::api(StatusCode::UNAUTHORIZED, "Authentication required."));
+        return Err(Refusal::Unauthenticated { message: "Authentication required.", invalid_token: false });
     }
     let token = credentials.trim();
     match sandbox.lookup_access(token) {
-        None => Err(Refusal::api(StatusCode::UNAUTHORIZED, "Invalid access token.")),
+        None => Err(Refusal::Unauthenticated { message: "Invalid access token.", invalid_token: true }),
         Some(grant) if grant.expires_at <= Instant::now() => {
-            Err(Refusal::api(StatusCode::UNAUTHORIZED, "Access token expired."))
+            Err(Refusal::Unauthenticated { message: "Access token expired.", invalid_token: true })
         }
         Some(grant) => {
-            sandbox.count_api_call(grant.consumer).map_err(|retry_after| Refusal::RateLimited { retry_after })?;
+            sandbox.count_api_call(grant.consumer).map_err(|retry_after| Refusal::RateLimited {
+                retry_after,
+                message: "Rate limit for this resource has been exceeded",
+            })?;
             Ok(grant)
         }
     }
 }
 
-/// HTTP Basic `email:api_token` with the sandbox's demo API token.
-fn api_token(encoded: &str) -> Result<Grant, Refusal> {
+/// HTTP Basic `email:api_token` with the sandbox's demo API token. Wrong tokens are limited per
+/// e-mail and end-user address ([`super::limits`]).
+fn api_token(sandbox: &Sandbox, end_user: IpAddr, encoded: &str) -> Result<Grant, Refusal> {
     use base64::Engine;
     let decoded =
         base64::engine::general_purpose::STANDARD.decode(encoded).ok().and_then(|b| String::from_utf8(b).ok());
-    match decoded.as_deref().and_then(|pair| pair.split_once(':')) {
-        Some((DEMO_EMAIL, DEMO_API_TOKEN)) => Ok(Grant {
-            username: DEMO_USERNAME.to_owned(),
-            consumer: "(API token)",
-            scopes: DEMO_SCOPES.to_owned(),
-            expires_at: Instant::now() + std::time::Duration::from_secs(3600),
-            redirect_uri: None,
-            pkce_challenge: None,
+    let Some((email, token)) = decoded.as_deref().and_then(|pair| pair.split_once(':')) else {
+        return Err(Refusal::Unauthenticated { message: "Authentication required.", invalid_token: false });
+    };
+    let attempt = sandbox.limits.begin_api_token(email, end_user).map_err(|limited| Refusal::RateLimited {
+        retry_after: limited.retry_after,
+        message: "Too many wrong API tokens for this account from this address",
+    })?;
+    match (email, token) {
+        (DEMO_EMAIL, DEMO_API_TOKEN) => Ok({
+            attempt.succeeded();
+            Grant {
+                username: DEMO_USERNAME,
+                consumer: "(API token)",
+                scopes: DEMO_SCOPES,
+                expires_at: Instant::now() + std::time::Duration::from_secs(3600),
+                redirect_uri: None,
+                pkce_challenge: None,
+            }
         }),
-        Some((_, _)) => Err(Refusal::api(StatusCode::UNAUTHORIZED, "Invalid email or API token.")),
-        None => Err(Refusal::api(StatusCode::UNAUTHORIZED, "Authentication required.")),
+        _ => Err(Refusal::Unauthenticated { message: "Invalid email or API token.", invalid_token: false }),
     }
 }
 
@@ -81,9 +95,13 @@ fn profile(username: &str) -> Value {
 }
 
 /// `GET /2.0/user`
-pub(super) async fn user(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap) -> Result<Json<Value>, Refusal> {
-    let grant = authenticate_bearer(&sandbox, &headers)?;
-    Ok(Json(profile(&grant.username)))
+pub(super) async fn user(
+    State(sandbox): State<Arc<Sandbox>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Refusal> {
+    let grant = authenticate_bearer(&sandbox, peer, &headers)?;
+    Ok(Json(profile(grant.username)))
 }
 
 fn page(values: Vec<Value>) -> Json<Value> {
@@ -104,8 +122,12 @@ fn require_scope(grant: &Grant, scope: &str) -> Result<(), Refusal> {
 }
 
 /// `GET /2.0/user/emails`
-pub(super) async fn emails(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap) -> Result<Json<Value>, Refusal> {
-    let grant = authenticate_bearer(&sandbox, &headers)?;
+pub(super) async fn emails(
+    State(sandbox): State<Arc<Sandbox>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Refusal> {
+    let grant = authenticate_bearer(&sandbox, peer, &headers)?;
     require_scope(&grant, "email")?;
     Ok(page(vec![json!({
         "type": "email", "email": format!("{}@example.com", grant.username),
@@ -116,9 +138,10 @@ pub(super) async fn emails(State(sandbox): State<Arc<Sandbox>>, headers: HeaderM
 /// `GET /2.0/user/workspaces`
 pub(super) async fn workspaces(
     State(sandbox): State<Arc<Sandbox>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Refusal> {
-    let grant = authenticate_bearer(&sandbox, &headers)?;
+    let grant = authenticate_bearer(&sandbox, peer, &headers)?;
     require_scope(&grant, "account")?;
     Ok(page(vec![json!({
         "type": "workspace_access", "administrator": true,

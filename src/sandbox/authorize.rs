@@ -19,6 +19,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::limits::CODE_TRIES;
+use super::redirect_uri::is_registered;
 use super::{Consumer, DEMO_PASSWORD, DEMO_USERNAME, Sandbox, TWO_STEP_CODE, TWO_STEP_USERNAME, consumer};
 
 /// How long a sign-in ticket lasts, from the password to the consent.
@@ -26,35 +28,75 @@ const TICKET_LIFETIME: Duration = Duration::from_secs(600);
 /// At most this many tickets are kept; past it the oldest go.
 const MAX_TICKETS: usize = 10_000;
 
-/// Signed-in users between the sign-in and the consent: ticket → (username, second step done,
-/// expiry).
+/// A signed-in user between the sign-in and the consent.
+#[derive(Debug)]
+struct Ticket {
+    user: &'static str,
+    /// The second step is done (or the account has none).
+    verified: bool,
+    /// Wrong two-step codes so far.
+    wrong_codes: u32,
+    expires: Instant,
+}
+
+/// The live tickets, by value.
 #[derive(Debug, Default)]
-pub(crate) struct Tickets(Mutex<HashMap<String, (String, bool, Instant)>>);
+pub(crate) struct Tickets(Mutex<HashMap<String, Ticket>>);
+
+/// What a two-step code did to its ticket.
+enum CodeTry {
+    /// The right code: the ticket is spent, the user may consent (a new ticket).
+    Right(&'static str),
+    /// A wrong code; the ticket has tries left.
+    Wrong(&'static str),
+    /// A wrong code, the last of [`CODE_TRIES`]: the ticket is spent.
+    Spent,
+    /// No such ticket (or it ran out).
+    Unknown,
+}
 
 impl Tickets {
-    fn issue(&self, username: &str, verified: bool) -> String {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Ticket>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn issue(&self, user: &'static str, verified: bool) -> String {
         let ticket = crate::random_token();
-        let mut tickets = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tickets = self.lock();
         let now = Instant::now();
-        tickets.retain(|_, (_, _, expires)| *expires > now);
+        tickets.retain(|_, t| t.expires > now);
         if tickets.len() >= MAX_TICKETS
-            && let Some(oldest) = tickets.iter().min_by_key(|(_, (_, _, e))| *e).map(|(k, _)| k.clone())
+            && let Some(oldest) = tickets.iter().min_by_key(|(_, t)| t.expires).map(|(k, _)| k.clone())
         {
             tickets.remove(&oldest);
         }
-        tickets.insert(ticket.clone(), (username.to_owned(), verified, now + TICKET_LIFETIME));
+        tickets.insert(ticket.clone(), Ticket { user, verified, wrong_codes: 0, expires: now + TICKET_LIFETIME });
         ticket
     }
 
-    fn get(&self, ticket: &str) -> Option<(String, bool)> {
-        let tickets = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        tickets.get(ticket).filter(|(_, _, e)| *e > Instant::now()).map(|(u, v, _)| (u.clone(), *v))
+    /// A two-step code tried on `ticket`: right, or one more wrong one (the last spends it).
+    fn try_code(&self, ticket: &str, right: bool) -> CodeTry {
+        let mut tickets = self.lock();
+        let Some(found) = tickets.get_mut(ticket).filter(|t| t.expires > Instant::now()) else {
+            return CodeTry::Unknown;
+        };
+        let user = found.user;
+        if right {
+            tickets.remove(ticket);
+            return CodeTry::Right(user);
+        }
+        found.wrong_codes += 1;
+        if found.wrong_codes >= CODE_TRIES {
+            tickets.remove(ticket);
+            return CodeTry::Spent;
+        }
+        CodeTry::Wrong(user)
     }
 
-    fn take(&self, ticket: &str) -> Option<(String, bool)> {
-        let found = self.get(ticket);
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(ticket);
-        found
+    /// Takes a live ticket out: its user, and whether the second step is done.
+    fn take(&self, ticket: &str) -> Option<(&'static str, bool)> {
+        let found = self.lock().remove(ticket)?;
+        (found.expires > Instant::now()).then_some((found.user, found.verified))
     }
 }
 
@@ -66,7 +108,7 @@ pub(super) struct AuthorizeParams {
     response_type: String,
     #[serde(default)]
     state: Option<String>,
-    /// Where to send the browser back; must be a callback at `/oauth-callback`.
+    /// Where to send the browser back: one of the consumer's registered callback URLs.
     #[serde(default)]
     redirect_uri: Option<String>,
     /// PKCE (RFC 7636): the S256 challenge the code exchange must answer.
@@ -114,6 +156,8 @@ struct AuthorizeTemplate<'a> {
     error: Option<String>,
     /// A sign-in or code that was wrong: the same step again with this message.
     problem: Option<&'static str>,
+    /// A limit was reached: the seconds to wait.
+    retry_after: Option<u64>,
     /// The signed-in user, from the consent step on.
     user: Option<String>,
     ticket: String,
@@ -130,6 +174,7 @@ impl<'a> AuthorizeTemplate<'a> {
             consumer: Some(consumer),
             error: None,
             problem: None,
+            retry_after: None,
             user: None,
             ticket: String::new(),
             username: String::new(),
@@ -157,28 +202,78 @@ impl<'a> AuthorizeTemplate<'a> {
     }
 }
 
-/// Checks an authorization request; on failure, Bitbucket shows an HTML page (it cannot redirect
-/// back to a client it does not trust).
-fn check_authorize(params: &AuthorizeParams) -> Result<&'static Consumer, String> {
-    let consumer = consumer(&params.client_id).ok_or_else(|| format!("Invalid client_id: {:?}", params.client_id))?;
+/// Why an authorization request cannot be served.
+enum Invalid {
+    /// The client or its `redirect_uri` cannot be trusted: the sandbox's own page says why (`400`),
+    /// and nothing is sent anywhere (RFC 6749 §4.1.2.1).
+    Page(String),
+    /// The `redirect_uri` is a registered one but the request is malformed: back there with
+    /// `error=invalid_request` (RFC 6749 §4.1.2.1, RFC 7636 §4.4.1).
+    Redirect(String),
+}
+
+/// Checks an authorization request: the client, then its `redirect_uri` (a registered one, compared
+/// as a string; see [`super::redirect_uri`]), then its PKCE parameters.
+fn check_authorize(sandbox: &Sandbox, params: &AuthorizeParams) -> Result<&'static Consumer, Invalid> {
+    let consumer = consumer(&params.client_id)
+        .ok_or_else(|| Invalid::Page(format!("Invalid client_id: {:?}", params.client_id)))?;
     if params.response_type != "code" {
-        return Err(format!("Unsupported response_type: {:?}; use response_type=code", params.response_type));
+        return Err(Invalid::Page(format!(
+            "Unsupported response_type: {:?}; use response_type=code",
+            params.response_type
+        )));
     }
     if !consumer.has_callback {
-        return Err("No callback uri defined for the OAuth client.".into());
+        return Err(Invalid::Page("No callback uri defined for the OAuth client.".into()));
     }
-    // The consumers' callback URL is this app's /oauth-callback, on whichever origin serves it; a
-    // redirect_uri must match it, as Bitbucket's must extend the consumer's callback URL.
-    if let Some(uri) = &params.redirect_uri {
-        let callback = url::Url::parse(uri).ok().filter(|u| u.path() == "/oauth-callback" && u.query().is_none());
-        if callback.is_none() {
-            return Err(format!("Invalid redirect_uri {uri:?}: it does not match the consumer's callback URL."));
+    if let Some(uri) = &params.redirect_uri
+        && !is_registered(uri, &sandbox.options.redirect_uris)
+    {
+        return Err(Invalid::Page(format!(
+            "Invalid redirect_uri {uri:?}: it is not one of the consumer's registered callback URLs (compared \
+             exactly, as a string; only a loopback IP literal such as 127.0.0.1 may have any port)."
+        )));
+    }
+    check_pkce(params).map_err(|problem| Invalid::Redirect(problem.into()))?;
+    Ok(consumer)
+}
+
+/// RFC 7636 §4.2, §4.3: a `code_challenge` is asked for with the `S256` method (the sandbox, like
+/// Bitbucket, takes no `plain`), and is the 43 characters of a base64url-encoded SHA-256 hash.
+fn check_pkce(params: &AuthorizeParams) -> Result<(), &'static str> {
+    match (params.code_challenge.as_deref(), params.code_challenge_method.as_deref()) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err("code_challenge_method was sent without a code_challenge (RFC 7636 §4.3)."),
+        (Some(_), method) if method != Some("S256") => Err("Unsupported code_challenge_method; use S256."),
+        (Some(challenge), _) if !is_s256_challenge(challenge) => {
+            Err("An S256 code_challenge is 43 characters of base64url (RFC 7636 §4.2).")
+        }
+        _ => Ok(()),
+    }
+}
+
+fn is_s256_challenge(challenge: &str) -> bool {
+    challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Sends the browser back to the client's (registered) callback URL with `pairs` and the `state`.
+fn back_to_client(sandbox: &Sandbox, params: &AuthorizeParams, pairs: &[(&str, &str)]) -> Response {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs(pairs);
+    if let Some(state) = &params.state {
+        query.append_pair("state", state);
+    }
+    let callback = params.redirect_uri.as_deref().unwrap_or(&sandbox.options.callback_url);
+    Redirect::to(&format!("{callback}?{}", query.finish())).into_response()
+}
+
+fn refuse(sandbox: &Sandbox, params: &AuthorizeParams, invalid: Invalid) -> Response {
+    match invalid {
+        Invalid::Page(error) => request_error(error),
+        Invalid::Redirect(description) => {
+            back_to_client(sandbox, params, &[("error", "invalid_request"), ("error_description", &description)])
         }
     }
-    if params.code_challenge.is_some() && params.code_challenge_method.as_deref() != Some("S256") {
-        return Err("Unsupported code_challenge_method; use S256.".into());
-    }
-    Ok(consumer)
 }
 
 fn request_error(error: String) -> Response {
@@ -187,6 +282,7 @@ fn request_error(error: String) -> Response {
         consumer: None,
         error: Some(error),
         problem: None,
+        retry_after: None,
         user: None,
         ticket: String::new(),
         username: String::new(),
@@ -197,10 +293,13 @@ fn request_error(error: String) -> Response {
 }
 
 /// `GET /site/oauth2/authorize`: the sign-in page of the authorization server.
-pub(super) async fn sign_in_page(Query(params): Query<AuthorizeParams>) -> Response {
-    match check_authorize(&params) {
+pub(super) async fn sign_in_page(
+    State(sandbox): State<Arc<Sandbox>>,
+    Query(params): Query<AuthorizeParams>,
+) -> Response {
+    match check_authorize(&sandbox, &params) {
         Ok(consumer) => AuthorizeTemplate::new(Step::SignIn, consumer, &params).respond(StatusCode::OK),
-        Err(error) => request_error(error),
+        Err(invalid) => refuse(&sandbox, &params, invalid),
     }
 }
 
@@ -215,20 +314,26 @@ pub(super) async fn next_step(
     let Ok(params) = serde_urlencoded::from_bytes::<AuthorizeParams>(&body) else {
         return request_error("Malformed form".into());
     };
-    let consumer = match check_authorize(&params) {
+    let consumer = match check_authorize(&sandbox, &params) {
         Ok(consumer) => consumer,
-        Err(error) => return request_error(error),
+        Err(invalid) => return refuse(&sandbox, &params, invalid),
     };
     let page = |step| AuthorizeTemplate::new(step, consumer, &params);
     match params.step.as_str() {
         "sign-in" => {
-            // The same limit on password guesses as the token endpoint's.
-            let Ok(attempt) = sandbox.attempts.begin(peer.ip()) else {
-                let mut again = page(Step::SignIn);
-                again.problem = Some("Too many failed sign-ins from this address; wait a minute.");
-                return again.respond(StatusCode::TOO_MANY_REQUESTS);
-            };
+            // The same limits on password guesses as the token endpoint's: the browser is here itself.
             let username = params.username.trim();
+            let attempt = match sandbox.limits.begin_sign_in(peer.ip(), username) {
+                Ok(attempt) => attempt,
+                Err(limited) => {
+                    let mut again = page(Step::SignIn);
+                    again.problem = Some(limited.cause);
+                    again.retry_after = Some(limited.retry_after);
+                    let mut response = again.respond(StatusCode::TOO_MANY_REQUESTS);
+                    response.headers_mut().insert(header::RETRY_AFTER, limited.retry_after.into());
+                    return response;
+                }
+            };
             if !matches!(username, DEMO_USERNAME | TWO_STEP_USERNAME) || params.password != DEMO_PASSWORD {
                 drop(attempt);
                 let mut again = page(Step::SignIn);
@@ -238,49 +343,44 @@ pub(super) async fn next_step(
             }
             attempt.succeeded();
             let two_step = username == TWO_STEP_USERNAME;
+            let user = if two_step { TWO_STEP_USERNAME } else { DEMO_USERNAME };
             let mut next = page(if two_step { Step::Verify } else { Step::Consent });
-            next.ticket = sandbox.tickets.issue(username, !two_step);
-            next.user = Some(username.to_owned());
+            next.ticket = sandbox.tickets.issue(user, !two_step);
+            next.user = Some(user.to_owned());
             next.respond(StatusCode::OK)
         }
-        "two-step" => match sandbox.tickets.get(&params.ticket) {
-            Some((user, _)) if params.otp.trim() == TWO_STEP_CODE => {
-                sandbox.tickets.take(&params.ticket);
+        "two-step" => match sandbox.tickets.try_code(&params.ticket, params.otp.trim() == TWO_STEP_CODE) {
+            CodeTry::Right(user) => {
                 let mut next = page(Step::Consent);
-                next.ticket = sandbox.tickets.issue(&user, true);
-                next.user = Some(user);
+                next.ticket = sandbox.tickets.issue(user, true);
+                next.user = Some(user.to_owned());
                 next.respond(StatusCode::OK)
             }
-            Some((user, _)) => {
+            CodeTry::Wrong(user) => {
                 let mut again = page(Step::Verify);
                 again.problem = Some("That code is not right.");
                 again.ticket = params.ticket.clone();
-                again.user = Some(user);
+                again.user = Some(user.to_owned());
                 again.respond(StatusCode::OK)
             }
-            None => page(Step::SignIn).respond(StatusCode::OK),
+            CodeTry::Spent => {
+                let mut again = page(Step::SignIn);
+                again.problem = Some("Too many wrong codes: this sign-in is spent. Sign in again.");
+                again.respond(StatusCode::OK)
+            }
+            CodeTry::Unknown => page(Step::SignIn).respond(StatusCode::OK),
         },
         "consent" => match sandbox.tickets.take(&params.ticket) {
-            Some((user, true)) => {
-                let mut query = url::form_urlencoded::Serializer::new(String::new());
-                if params.decision == "grant" {
-                    let code = sandbox.issue_code(
-                        consumer.key,
-                        &user,
-                        params.redirect_uri.clone(),
-                        params.code_challenge.clone(),
-                    );
-                    query.append_pair("code", &code);
-                } else {
-                    query.append_pair("error", "access_denied");
-                    query.append_pair("error_description", "The user denied access.");
-                }
-                if let Some(state) = &params.state {
-                    query.append_pair("state", state);
-                }
-                let callback = params.redirect_uri.as_deref().unwrap_or(&sandbox.options.callback_url);
-                Redirect::to(&format!("{callback}?{}", query.finish())).into_response()
+            Some((user, true)) if params.decision == "grant" => {
+                let code =
+                    sandbox.issue_code(consumer.key, user, params.redirect_uri.clone(), params.code_challenge.clone());
+                back_to_client(&sandbox, &params, &[("code", &code)])
             }
+            Some((_, true)) => back_to_client(
+                &sandbox,
+                &params,
+                &[("error", "access_denied"), ("error_description", "The user denied access.")],
+            ),
             // Not signed in (or the ticket ran out): back to the start.
             _ => page(Step::SignIn).respond(StatusCode::OK),
         },

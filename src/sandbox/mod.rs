@@ -13,12 +13,16 @@
 //! | `POST /site/oauth2/access_token`    | [`token_endpoint`]   | the token endpoint: all four grants        |
 //! | `GET /api/2.0/user`, …              | [`api`]              | `https://api.bitbucket.org/2.0/…`          |
 //! | `GET /api/2.0/repositories`, …      | [`api`]              | removed in 2026: 410                       |
+//! | (the authorization request)         | [`redirect_uri`]     | registered callback URLs, as strings       |
+//! | (every guess)                       | [`limits`]           | limits on passwords, codes, secrets, tokens|
 //!
-//! State (codes and tokens) lives in memory ([`store`]), capped at [`MAX_ISSUED`] entries of each
-//! kind, and is lost on restart.
+//! State (codes and tokens) lives in memory ([`store`]), capped at [`MAX_ISSUED`] entries and about
+//! [`MAX_STORE_BYTES`] of each kind, and is lost on restart.
 
 mod api;
 mod authorize;
+pub mod limits;
+pub mod redirect_uri;
 pub mod store;
 mod token_endpoint;
 
@@ -32,7 +36,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::attempts::AttemptLimiter;
 use store::{Grant, Issued, Store};
 
 /// The sandbox's demo consumer (private, with a callback URL), shipped in `config.json`.
@@ -48,8 +51,10 @@ pub const BITBUCKET_EXPIRES_IN: Duration = Duration::from_secs(7200);
 /// At most this many codes, access tokens and refresh tokens are kept; past it, the oldest go.
 pub const MAX_ISSUED: usize = 40_000;
 /// About the most memory each of the sandbox's three stores (codes, access and refresh tokens) may
-/// use; past it, the oldest entries go.
-pub const MAX_STORE_BYTES: usize = 8 * 1024 * 1024;
+/// use; past it, the oldest entries go. Some 7,000 tokens: plenty for a person, and a load test's
+/// tokens are used within milliseconds. (8 MiB kept the app in sandbox mode at 57 MiB after a
+/// minute of 200 concurrent flows; the target is 32.)
+pub const MAX_STORE_BYTES: usize = 2 * 1024 * 1024;
 /// Scopes the sandbox's consumers are granted (all but `sandbox-no-email-key`).
 pub const DEMO_SCOPES: &str = "account email repository";
 /// The demo user's e-mail address: the user name of Bitbucket's API tokens.
@@ -156,10 +161,17 @@ pub struct SandboxOptions {
     pub access_token_lifetime: Duration,
     /// Lifetime of an authorization code.
     pub code_lifetime: Duration,
-    /// Where the consent page sends the browser back: the consumers' callback URL. The app uses
-    /// the path alone, so the browser stays on the origin it started from.
+    /// Where the consent page sends the browser back when the authorization request names no
+    /// `redirect_uri`. The app uses the path alone, so the browser stays on the origin it started
+    /// from.
     pub callback_url: String,
-    /// Password attempts per client address a minute before the token endpoint answers 429.
+    /// The consumers' registered callback URLs: a `redirect_uri` must be one of them, compared as a
+    /// string (see [`redirect_uri`]; `*` as the port of a loopback IP literal matches any port).
+    /// The app adds its own callback URLs; the default holds the loopback ones.
+    pub redirect_uris: Vec<String>,
+    /// Failed attempts a minute (passwords per end-user address, consumer secrets and API tokens
+    /// per end-user address and consumer or account) before the sandbox answers 429; an account
+    /// takes [`limits::ACCOUNT_FACTOR`] times as many, from all addresses together.
     pub failed_attempts_per_minute: u32,
     /// The lifetime of the short-lived consumer's tokens ([`SHORT_LIVED`]; shorter in CI).
     pub short_token_lifetime: Duration,
@@ -172,6 +184,7 @@ impl Default for SandboxOptions {
             access_token_lifetime: BITBUCKET_EXPIRES_IN,
             code_lifetime: Duration::from_secs(300),
             callback_url: "/oauth-callback".into(),
+            redirect_uris: redirect_uri::LOOPBACK_CALLBACKS.iter().map(|uri| (*uri).to_owned()).collect(),
             failed_attempts_per_minute: 10,
             short_token_lifetime: SHORT_LIVED,
         }
@@ -187,21 +200,27 @@ pub struct Sandbox {
     pub(crate) tickets: authorize::Tickets,
     /// When the rate-limited consumer's recent API calls were made.
     pub(crate) api_calls: Mutex<std::collections::VecDeque<Instant>>,
-    /// Password attempts per client address, as the app limits its own.
-    pub(crate) attempts: AttemptLimiter,
+    /// The limits on guessing passwords, codes, secrets and API tokens ([`limits`]).
+    pub(crate) limits: limits::Limits,
 }
 
 impl Sandbox {
     /// A sandbox with the given options.
     pub fn new(options: SandboxOptions) -> Arc<Sandbox> {
-        let attempts = AttemptLimiter::new(options.failed_attempts_per_minute);
+        let limits = limits::Limits::new(options.failed_attempts_per_minute);
         Arc::new(Sandbox {
             options,
             issued: Mutex::default(),
-            attempts,
+            limits,
             tickets: authorize::Tickets::default(),
             api_calls: Mutex::default(),
         })
+    }
+
+    /// The header the app adds to its own requests to this sandbox, naming the end user whose
+    /// request it is (see [`limits`]): the sandbox's limits then count that user, not the app.
+    pub fn relay_header(&self, end_user: std::net::IpAddr) -> (axum::http::HeaderName, axum::http::HeaderValue) {
+        self.limits.relay_header(end_user)
     }
 
     fn issued(&self) -> std::sync::MutexGuard<'_, Issued> {
@@ -209,7 +228,13 @@ impl Sandbox {
     }
 
     /// Issues a token response; `with_refresh` is false for client credentials (Bitbucket 2026).
-    pub(crate) fn issue(&self, username: &str, consumer: &'static str, grant_type: &str, with_refresh: bool) -> Value {
+    pub(crate) fn issue(
+        &self,
+        username: &'static str,
+        consumer: &'static str,
+        grant_type: &str,
+        with_refresh: bool,
+    ) -> Value {
         let now = Instant::now();
         let access_token = crate::random_token();
         let known = self::consumer(consumer);
@@ -218,14 +243,8 @@ impl Sandbox {
             Some(c) if c.short_lived => self.options.short_token_lifetime,
             _ => self.options.access_token_lifetime,
         };
-        let grant = Grant {
-            username: username.to_owned(),
-            consumer,
-            scopes: scopes.to_owned(),
-            expires_at: now + lifetime,
-            redirect_uri: None,
-            pkce_challenge: None,
-        };
+        let grant =
+            Grant { username, consumer, scopes, expires_at: now + lifetime, redirect_uri: None, pkce_challenge: None };
         let mut body = json!({
             "access_token": access_token,
             "scope": scopes,
@@ -238,30 +257,30 @@ impl Sandbox {
             let refresh_token = crate::random_token();
             // Refresh tokens expire after three months unused.
             let refresh = Grant { expires_at: now + Duration::from_secs(90 * 24 * 3600), ..grant.clone() };
-            issued.refresh.insert(refresh_token.clone(), refresh);
+            issued.refresh.insert(&refresh_token, refresh);
             body["refresh_token"] = Value::String(refresh_token);
         }
-        issued.access.insert(access_token, grant);
+        issued.access.insert(&access_token, grant);
         body
     }
 
     pub(crate) fn issue_code(
         &self,
         consumer: &'static str,
-        username: &str,
+        username: &'static str,
         redirect_uri: Option<String>,
         pkce_challenge: Option<String>,
     ) -> String {
         let code = crate::random_token();
         let grant = Grant {
-            username: username.to_owned(),
+            username,
             consumer,
-            scopes: DEMO_SCOPES.to_owned(),
+            scopes: DEMO_SCOPES,
             expires_at: Instant::now() + self.options.code_lifetime,
             redirect_uri,
             pkce_challenge,
         };
-        self.issued().codes.insert(code.clone(), grant);
+        self.issued().codes.insert(&code, grant);
         code
     }
 
@@ -301,7 +320,9 @@ impl Sandbox {
 /// example, the benchmark). Its consent page sends the browser back to the original app's callback
 /// URL, `http://localhost:3000/oauth-callback`.
 pub fn standalone(options: SandboxOptions) -> Router {
-    let options = SandboxOptions { callback_url: "http://localhost:3000/oauth-callback".into(), ..options };
+    let callback_url = "http://localhost:3000/oauth-callback".to_owned();
+    let mut options = SandboxOptions { callback_url: callback_url.clone(), ..options };
+    options.redirect_uris.push(callback_url);
     Router::new().nest("/sandbox", router(Sandbox::new(options)))
 }
 
@@ -320,6 +341,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(sandbox: Arc<Sandbox>) -> Router
         .with_state(sandbox)
 }
 
+/// The realm of the API's `WWW-Authenticate` challenges.
+const API_REALM: &str = "api.bitbucket.org (sandbox)";
+
 /// A refusal, written the way Bitbucket writes it.
 #[derive(Debug)]
 pub(crate) enum Refusal {
@@ -327,8 +351,13 @@ pub(crate) enum Refusal {
     OAuth { status: StatusCode, error: &'static str, description: String },
     /// The REST API's shape: `{"type": "error", "error": {"message": …, "detail": …}}`.
     Api { status: StatusCode, message: &'static str, detail: Option<Value> },
-    /// The API's `429`, with `Retry-After` in seconds.
-    RateLimited { retry_after: u64 },
+    /// The API's `429`, with `Retry-After` in seconds and what was limited.
+    RateLimited { retry_after: u64, message: &'static str },
+    /// The token endpoint's `429` for too many failed attempts, with `Retry-After` in seconds.
+    TooManyAttempts(limits::Limited),
+    /// The API's `401`: Bitbucket's body, and the `WWW-Authenticate` challenge RFC 6750 §3 asks for
+    /// (`Bearer realm=…`, with `error="invalid_token"` when a token was sent and is not good).
+    Unauthenticated { message: &'static str, invalid_token: bool },
 }
 
 impl Refusal {
@@ -354,9 +383,24 @@ impl IntoResponse for Refusal {
                 }
                 (status, Json(json!({"type": "error", "error": error}))).into_response()
             }
-            Refusal::RateLimited { retry_after } => {
-                let body =
-                    json!({"type": "error", "error": {"message": "Rate limit for this resource has been exceeded"}});
+            Refusal::Unauthenticated { message, invalid_token } => {
+                let challenge = if invalid_token {
+                    format!(r#"Bearer realm="{API_REALM}", error="invalid_token", error_description="{message}""#)
+                } else {
+                    format!(r#"Bearer realm="{API_REALM}""#)
+                };
+                let body = json!({"type": "error", "error": {"message": message}});
+                (StatusCode::UNAUTHORIZED, [(axum::http::header::WWW_AUTHENTICATE, challenge)], Json(body))
+                    .into_response()
+            }
+            Refusal::TooManyAttempts(limits::Limited { cause, retry_after }) => {
+                let description = format!("{cause}; retry after {retry_after} seconds.");
+                let body = json!({"error_description": description, "error": "invalid_request"});
+                let retry_after = [(axum::http::header::RETRY_AFTER, retry_after.to_string())];
+                (StatusCode::TOO_MANY_REQUESTS, retry_after, Json(body)).into_response()
+            }
+            Refusal::RateLimited { retry_after, message } => {
+                let body = json!({"type": "error", "error": {"message": message}});
                 let retry_after = [(axum::http::header::RETRY_AFTER, retry_after.to_string())];
                 (StatusCode::TOO_MANY_REQUESTS, retry_after, Json(body)).into_response()
             }

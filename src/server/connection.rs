@@ -47,7 +47,7 @@ pub(super) async fn serve_connection<S>(
     stream: TcpStream,
     peer: SocketAddr,
     router: S,
-    (head_timeout, idle_timeout): (Duration, Duration),
+    (head_timeout, idle_timeout, first_byte_timeout): (Duration, Duration, Duration),
     (mut watching, internal_prefix): (watch::Receiver<Phase>, Option<&'static str>),
     one_shot: bool,
     shortcut: Option<Shortcut>,
@@ -72,7 +72,7 @@ pub(super) async fn serve_connection<S>(
         .keep_alive(!one_shot)
         .serve_connection(io, service);
     let mut connection = pin!(connection);
-    let mut deadlines = pin!(activity.deadlines(head_timeout, idle_timeout));
+    let mut deadlines = pin!(activity.deadlines(head_timeout, idle_timeout, first_byte_timeout));
     tokio::select! {
         result = connection.as_mut() => return log_end(result),
         reason = &mut deadlines => return tracing::debug!("connection dropped: {reason}"),
@@ -192,6 +192,8 @@ struct Activity {
     /// The client is not taking the answer: the last write found the socket's buffer full. The
     /// idle timeout, not the head deadline, then decides how long it may wait.
     write_blocked: AtomicBool,
+    /// The client has sent at least one byte.
+    heard: AtomicBool,
 }
 
 impl Activity {
@@ -204,6 +206,7 @@ impl Activity {
             answered: zero(),
             in_flight: AtomicUsize::new(0),
             write_blocked: AtomicBool::new(false),
+            heard: AtomicBool::new(false),
         }
     }
 
@@ -211,14 +214,19 @@ impl Activity {
         millis(self.opened.elapsed())
     }
 
-    /// Completes when the connection has missed a deadline, with what it missed: no request head
-    /// within `head` of the connection opening or of the last answer (its last byte), or no byte
-    /// either way within `idle`. One timer, re-armed only when it wakes: while a request is in
-    /// flight it wakes at least every `head`, so the next head's deadline is never checked late.
-    async fn deadlines(&self, head: Duration, idle: Duration) -> &'static str {
-        let (head, idle) = (millis(head), millis(idle));
+    /// Completes when the connection has missed a deadline, with what it missed: no byte at all
+    /// within `first_byte` of the connection opening, no request head within `head` of the
+    /// connection opening or of the last answer (its last byte), or no byte either way within
+    /// `idle`. One timer, re-armed only when it wakes: while a request is in flight it wakes at
+    /// least every `head`, so the next head's deadline is never checked late.
+    async fn deadlines(&self, head: Duration, idle: Duration, first_byte: Duration) -> &'static str {
+        let (head, idle, first_byte) = (millis(head), millis(idle), millis(first_byte));
         loop {
             let now = self.now();
+            let silent = !self.heard.load(Ordering::Relaxed);
+            if silent && now >= first_byte {
+                return "no byte within the first-byte deadline";
+            }
             let idle_at = self.moved.load(Ordering::Relaxed).saturating_add(idle);
             let waiting_for_head =
                 self.in_flight.load(Ordering::Relaxed) == 0 && !self.write_blocked.load(Ordering::Relaxed);
@@ -231,7 +239,10 @@ impl Activity {
             if head_at.is_some_and(|at| now >= at) {
                 return "no request head within the head timeout";
             }
-            let wake = head_at.unwrap_or_else(|| now.saturating_add(head)).min(idle_at);
+            let mut wake = head_at.unwrap_or_else(|| now.saturating_add(head)).min(idle_at);
+            if silent {
+                wake = wake.min(first_byte);
+            }
             tokio::time::sleep(Duration::from_millis(wake - now)).await;
         }
     }
@@ -275,6 +286,7 @@ impl AsyncRead for Tracked {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
+            self.activity.heard.store(true, Ordering::Relaxed);
             self.touch(false);
         }
         result
@@ -320,7 +332,7 @@ mod tests {
 
     fn watch(activity: &Arc<Activity>, head: Duration, idle: Duration) -> tokio::task::JoinHandle<&'static str> {
         let activity = activity.clone();
-        tokio::spawn(async move { activity.deadlines(head, idle).await })
+        tokio::spawn(async move { activity.deadlines(head, idle, Duration::MAX).await })
     }
 
     /// A request in flight suspends the head deadline; once answered, the next head's deadline is
@@ -362,6 +374,28 @@ mod tests {
     #[test]
     fn the_clients_idle_connections_go_before_the_listener_closes_them() {
         assert!(crate::token::POOL_IDLE_TIMEOUT < crate::server::Limits::default().header_read_timeout);
+    }
+
+    /// A connection that sends nothing is closed at the first-byte deadline (the overflow's); one
+    /// byte, and the head deadline rules.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_connection_is_closed_at_the_first_byte_deadline() {
+        let activity = Arc::new(Activity::new());
+        let silent = tokio::spawn({
+            let activity = activity.clone();
+            async move { activity.deadlines(HEAD, IDLE, Duration::from_millis(100)).await }
+        });
+        tokio::time::advance(Duration::from_millis(150)).await;
+        assert_eq!(silent.await.unwrap(), "no byte within the first-byte deadline");
+        let heard = Arc::new(Activity::new());
+        heard.heard.store(true, Ordering::Relaxed);
+        let deadlines = tokio::spawn({
+            let heard = heard.clone();
+            async move { heard.deadlines(HEAD, IDLE, Duration::from_millis(100)).await }
+        });
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!(!deadlines.is_finished(), "closed a connection that had sent a byte");
+        assert_eq!(deadlines.await.unwrap(), "no request head within the head timeout");
     }
 
     /// An abandoned request gives its place back, and absurd timeouts do not overflow.

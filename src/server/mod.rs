@@ -11,9 +11,11 @@
 //! `header_read_timeout` arms and drops one per request: with it, `/healthcheck` served about 5%
 //! fewer requests per second under wrk.) Besides them:
 //! - at most [`Limits::max_connections`] are open at once. Past that, a few more
-//!   ([`OVERFLOW_CONNECTIONS`]) are served one request each with a one-second head deadline, so a
-//!   health probe still gets through when an attacker holds every regular slot; past those, a new
-//!   connection is closed at once, so file descriptors never run out;
+//!   ([`OVERFLOW_CONNECTIONS`]) are served one request each with a one-second head deadline, and
+//!   closed after [`OVERFLOW_FIRST_BYTE_TIMEOUT`] if no byte came, so a health probe still gets
+//!   through when an attacker holds every regular slot and floods the rest with silent
+//!   connections; past those, a new connection is closed at once, so file descriptors never run
+//!   out;
 //! - `TCP_NODELAY` is set (see [`accept`]);
 //! - a [`Shortcut`] may answer a request before the service sees it (the app's health probe).
 //!
@@ -21,7 +23,10 @@
 //! once they have, or after [`Limits::shutdown_deadline`] whatever clients still hold. It stops
 //! accepting at once, unless told to keep accepting while some requests are still busy (`busy`):
 //! in sandbox mode the app's requests in flight call the emulator on this same listener, and must
-//! still reach it. Connections accepted then are served one request each.
+//! still reach it. Then it also keeps accepting for [`SHUTDOWN_LINGER`] after the signal, and
+//! takes what is waiting in the backlog before it closes, so that a request sent just after the
+//! signal gets the app's `503` rather than a closed connection. Connections accepted then are
+//! served one request each.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -69,6 +74,16 @@ impl Default for Limits {
 
 /// Connections beyond [`Limits::max_connections`] served one request each, with a short deadline.
 pub const OVERFLOW_CONNECTIONS: usize = 32;
+
+/// In sandbox mode, how long after the shutdown signal the listener keeps answering new requests
+/// `503` (with `Connection: close`) even when no request is in flight: a client that sends just
+/// after the signal gets an answer, not a closed connection. Within the shutdown deadline.
+pub const SHUTDOWN_LINGER: Duration = Duration::from_millis(500);
+
+/// How long an overflow connection may stay silent (no byte at all) before it is closed: a probe
+/// sends its request at once, and a flood of silent connections holds each slot this long only.
+/// At 50 new silent connections a second, about 5 of the [`OVERFLOW_CONNECTIONS`] are taken.
+pub const OVERFLOW_FIRST_BYTE_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// The request-head deadline of an overflow connection.
 const OVERFLOW_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
@@ -135,6 +150,7 @@ where
     let (phase, watching) = watch::channel(Phase::Serving);
     let mut shutdown = pin!(shutdown);
     let mut deadline = None;
+    let mut signalled = tokio::time::Instant::now();
     let internal_prefix = drain.as_ref().map(|d| d.internal_prefix);
     loop {
         let (stream, peer) = match deadline {
@@ -144,27 +160,34 @@ where
                         drain.draining.store(true, Ordering::Release);
                     }
                     let _ = phase.send(if drain.is_some() { Phase::Draining } else { Phase::Closing });
-                    deadline = Some(tokio::time::Instant::now() + limits.shutdown_deadline);
+                    signalled = tokio::time::Instant::now();
+                    deadline = Some(signalled + limits.shutdown_deadline);
                     continue;
                 }
                 accepted = accept(&listener) => accepted,
             },
             Some(deadline) => {
+                let now = tokio::time::Instant::now();
                 let still_busy = drain.as_ref().is_some_and(|d| d.busy.load(Ordering::Acquire) > 0);
-                if !still_busy || tokio::time::Instant::now() >= deadline {
+                let lingering = drain.is_some() && now < deadline.min(signalled + SHUTDOWN_LINGER);
+                if now >= deadline {
                     break;
                 }
-                match tokio::time::timeout(Duration::from_millis(5), accept(&listener)).await {
+                // Done: connections already waiting in the backlog are still answered (503), the
+                // rest is refused by the system once the listener is closed.
+                let wait = if still_busy || lingering { Duration::from_millis(5) } else { Duration::ZERO };
+                match tokio::time::timeout(wait, accept(&listener)).await {
                     Ok(accepted) => accepted,
-                    Err(_) => continue,
+                    Err(_) if still_busy || lingering => continue,
+                    Err(_) => break,
                 }
             }
         };
         // A regular slot; else an overflow one (one request, short deadline); else closed at once.
-        let (slot, one_shot) = match slots.clone().try_acquire_owned() {
-            Ok(slot) => (slot, deadline.is_some()),
+        let (slot, one_shot, overflowing) = match slots.clone().try_acquire_owned() {
+            Ok(slot) => (slot, deadline.is_some(), false),
             Err(_) => match overflow.clone().try_acquire_owned() {
-                Ok(slot) => (slot, true),
+                Ok(slot) => (slot, true, true),
                 Err(_) => {
                     tracing::warn!(max = limits.max_connections, "connection limit reached: closing a new connection");
                     drop(stream);
@@ -180,7 +203,10 @@ where
             } else {
                 limits.header_read_timeout
             };
-            let timeouts = (head_timeout, limits.idle_timeout);
+            // A silent connection may hold an overflow slot only briefly, so that a flood of them
+            // cannot keep a health probe out.
+            let first_byte = if overflowing { OVERFLOW_FIRST_BYTE_TIMEOUT.min(head_timeout) } else { head_timeout };
+            let timeouts = (head_timeout, limits.idle_timeout, first_byte);
             serve_connection(stream, peer, router, timeouts, (watching, internal_prefix), one_shot, shortcut).await;
             drop(slot);
         });

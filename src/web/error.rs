@@ -232,9 +232,11 @@ impl AppError {
             AppError::TooManyAttempts(seconds) => Explanation::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many failed attempts",
-                "Several usernames and passwords from this address were refused within a minute. To resist \
-                 password guessing (RFC 6749 §4.3.2 asks for it), further attempts are refused for a while. \
-                 Successful sign-ins do not count.",
+                "Several usernames and passwords from this address were refused within a minute (a refusal \
+                 counts too when the authorization server would not check them because of its own limit: \
+                 this app cannot tell that from a wrong password). To resist password guessing (RFC 6749 \
+                 §4.3.2 asks for it), further attempts are refused by this app for a while, without asking \
+                 the server. Successful sign-ins do not count.",
                 &format!("Wait {seconds} seconds, then try again."),
             ),
             AppError::Absent(role) => Explanation::new(

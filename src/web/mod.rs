@@ -143,7 +143,6 @@ impl AppState {
             (None, true) => None,
             (None, false) => Some(format!("http://localhost:{}/oauth-callback", local_addr.port())),
         };
-        let sandbox = (settings.sandbox && !standard_sandbox).then(|| Sandbox::new(settings.sandbox_options.clone()));
         // The built-in standard server's client asks for every scope it offers, unless told otherwise.
         let scope = match (standard_sandbox, settings.scope.is_empty()) {
             (true, true) => standard_sandbox::SCOPES_SUPPORTED.join(" "),
@@ -155,6 +154,14 @@ impl AppState {
         let settings_state_lifetime = settings.state_lifetime;
         let layout = Layout::new(&server, &settings.config_path);
         let allowed_hosts = protect::AllowedHosts::new(local_addr, callback_url.as_deref(), &settings.allowed_hosts);
+        // The sandbox's consumers are registered with this app's callback URLs: its configured one,
+        // or the callback on each origin the app answers to (and the loopback ones, any port).
+        let sandbox = (settings.sandbox && !standard_sandbox).then(|| {
+            let mut options = settings.sandbox_options.clone();
+            options.redirect_uris.extend(allowed_hosts.callback_urls(local_addr.port()));
+            options.redirect_uris.extend(callback_url.clone());
+            Sandbox::new(options)
+        });
         let index_html = Bytes::from(IndexTemplate::new(&layout).render()?);
         let attempts = AttemptLimiter::new(settings.failed_attempts_per_minute);
         Ok(AppState(Arc::new(Inner {
@@ -234,9 +241,16 @@ impl AppState {
         scrubber: &Scrubber,
     ) -> Result<(Exchange, TokenResponse), AppError> {
         let server = &self.0.server;
-        let names = server.snippet_names();
-        let (exchange, result) =
-            exchange::token_request(&self.0.http, &server.token.url, &self.client(case), names, grant, fields).await;
+        let (exchange, result) = exchange::token_request(
+            &self.0.http,
+            &server.token.url,
+            &self.client(case),
+            server.snippet_names(),
+            grant,
+            fields,
+            self.relay().as_ref(),
+        )
+        .await;
         match result {
             Ok(token) => Ok((exchange, token)),
             Err(error) => {
@@ -273,6 +287,13 @@ impl AppState {
         Some(self.call_api_at(url, call == SampleCall::User, access_token, can_refresh, scrubber).await)
     }
 
+    /// In sandbox mode, the header that tells the sandbox whose request this is: the address of
+    /// the user the handler serves (see [`remember_end_user`]), with the sandbox's key.
+    fn relay(&self) -> Option<exchange::Relay> {
+        let sandbox = self.0.sandbox.as_ref()?;
+        END_USER.try_with(|end_user| sandbox.relay_header(*end_user)).ok()
+    }
+
     /// Calls `GET {url}` with the token (recording it) and explains a failure; `names_the_user`
     /// says the answer is an account to show.
     async fn call_api_at(
@@ -283,20 +304,26 @@ impl AppState {
         can_refresh: bool,
         scrubber: &Scrubber,
     ) -> ApiStep {
-        let (exchange, result) = exchange::api_call(&self.0.http, &url, access_token).await;
+        let (exchange, result) = exchange::api_call(&self.0.http, &url, access_token, self.relay().as_ref()).await;
         let (json, problem) = match result {
             Ok(json) => (Some(json), None),
             Err(error) => {
                 tracing::warn!(error = %scrubber.scrub(&error.to_string()), "the API call failed");
                 let mut diagnosis = diagnosis::api_failure(&format!("GET {url}"), &error, can_refresh, &self.0.server);
                 diagnosis.summary = scrubber.scrub(&diagnosis.summary);
+                diagnosis.advice = scrubber.scrub(&diagnosis.advice);
                 for (_, value) in &mut diagnosis.details {
                     *value = scrubber.scrub(value);
                 }
                 (None, Some(diagnosis))
             }
         };
-        ApiStep::new(names_the_user, self.0.server.is_bitbucket(), exchange, json, problem)
+        // Whatever else the page knows to be secret (typed into the explorer's path, or echoed back)
+        // is scrubbed from every text the step shows.
+        let exchange = exchange.map_text(|text| scrubber.scrub(text));
+        let mut step = ApiStep::new(names_the_user, self.0.server.is_bitbucket(), exchange, json, problem);
+        step.json = step.json.map(|json| scrubber.scrub(&json));
+        step
     }
 }
 
@@ -336,6 +363,7 @@ pub fn app(state: AppState) -> Router {
         .nest_service("/static", ServeDir::new(&state.0.settings.static_dir));
     if let Some(sandbox) = &state.0.sandbox {
         router = router
+            .layer(middleware::from_fn(remember_end_user))
             .layer(middleware::from_fn_with_state((state.0.busy.clone(), state.0.draining.clone()), count_busy))
             .nest("/sandbox", sandbox::router(sandbox.clone()));
     }
@@ -369,6 +397,20 @@ pub fn app(state: AppState) -> Router {
 
 async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
+}
+
+tokio::task_local! {
+    /// The address of the user whose request the app is serving (sandbox mode): the app's calls
+    /// to its sandbox come from the app's own address, and say whose they are (see `relay`).
+    static END_USER: std::net::IpAddr;
+}
+
+/// Remembers the caller's address while the app serves its request, for [`AppState::relay`].
+async fn remember_end_user(request: Request, next: Next) -> Response {
+    match request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
+        Some(axum::extract::ConnectInfo(peer)) => END_USER.scope(peer.ip(), next.run(request)).await,
+        None => next.run(request).await,
+    }
 }
 
 /// Counts the requests in flight that are not the sandbox's own (see [`Inner::busy`]); once

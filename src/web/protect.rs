@@ -83,6 +83,14 @@ impl AllowedHosts {
         AllowedHosts { exact, any_port }
     }
 
+    /// The callback URLs a browser can reach this app's `/oauth-callback` at, over `http`, by the
+    /// names it answers to (an `allowedHosts` entry without a port: on the app's `port`, or none):
+    /// what the sandbox registers for its consumers.
+    pub fn callback_urls(&self, port: u16) -> Vec<String> {
+        let any_port = self.any_port.iter().flat_map(|h| [h.clone(), format!("{h}:{port}")]);
+        self.exact.iter().cloned().chain(any_port).map(|host| format!("http://{host}/oauth-callback")).collect()
+    }
+
     /// True when `host` (a `Host` header value) is one of them.
     pub fn allows(&self, host: &str) -> bool {
         let host = host.trim().to_ascii_lowercase();

@@ -61,6 +61,7 @@ async fn steps(
         &state.client(case),
         state.0.server.snippet_names(),
         &fields,
+        state.relay().as_ref(),
     )
     .await;
     if let Err(error) = result {

@@ -63,3 +63,24 @@ async fn a_huge_answer_is_cut_off_and_said_so() {
     page.assert_contains("larger than 1048576 bytes");
     assert!(page.body.len() < 200_000, "the page carried the answer: {} bytes", page.body.len());
 }
+
+/// A path or query typed into the explorer that carries a token the page knows: masked on the
+/// page as everywhere else (once, the whole token showed six times: title, heading, request line,
+/// both snippets).
+#[tokio::test]
+async fn a_known_token_typed_into_the_explorers_path_is_masked_everywhere_on_the_page() {
+    let app = spawn_sandbox_app().await;
+    let page = app.login("demo", "demo").await;
+    let token = page.hidden("access_token");
+    for path in [format!("/2.0/user?access_token={token}"), format!("/2.0/user/{token}/x?q={token}")] {
+        let answer = explore(&app, &token, &path).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.assert_lacks(&token);
+        answer.assert_lacks(&token[4..token.len() - 4]);
+        answer.assert_contains("GET /sandbox/api/2.0/user");
+    }
+    // The consumer secret, which the page knows too, typed into the query.
+    let answer = explore(&app, &token, "/2.0/user?secret=sandbox-consumer-secret").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.assert_lacks("sandbox-consumer-secret");
+}

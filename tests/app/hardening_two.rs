@@ -520,3 +520,56 @@ async fn with_every_regular_connection_held_the_healthcheck_still_answers_and_th
     drop(held);
     binary.finish();
 }
+
+/// `GET /healthcheck` on a new connection: whether `200` came back within a second.
+async fn probe(host: &str) -> bool {
+    let attempt = async {
+        let mut socket = TcpStream::connect(host).await.ok()?;
+        let request = format!("GET /healthcheck HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        socket.write_all(request.as_bytes()).await.ok()?;
+        let mut answer = Vec::new();
+        socket.read_to_end(&mut answer).await.ok()?;
+        Some(answer.starts_with(b"HTTP/1.1 200"))
+    };
+    tokio::time::timeout(Duration::from_secs(1), attempt).await.ok().flatten().unwrap_or(false)
+}
+
+/// With every regular slot held, a flood of silent connections (100 a second, from four
+/// addresses) cannot keep the health probe out of the overflow slots: a silent overflow connection
+/// is closed after 100 ms (once, ~50 a second left /healthcheck answering 5 probes of 37).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_silent_connections_does_not_starve_the_healthcheck_when_every_slot_is_held() {
+    let config = TempConfig::new(json!({"maxConnections": 20, "headerReadTimeoutSeconds": 30}));
+    let binary = config.start();
+    let host = host_of(&binary.address).to_owned();
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(TcpStream::connect(&host).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let target: std::net::SocketAddr = host.parse().unwrap();
+    let flood = tokio::spawn(async move {
+        let mut silent = Vec::new();
+        for n in 0..300u32 {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(std::net::SocketAddr::from(([127, 0, 0, 20 + (n % 4) as u8], 0))).unwrap();
+            if let Ok(stream) = socket.connect(target).await {
+                silent.push(stream); // held open, never a byte
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        silent.len()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut answered = 0;
+    for _ in 0..25 {
+        answered += usize::from(probe(&host).await);
+        tokio::time::sleep(Duration::from_millis(80)).await;
+    }
+    let opened = flood.await.unwrap();
+    println!("{answered} of 25 probes answered during a flood of {opened} silent connections");
+    assert!(opened >= 200, "the flood did not happen: {opened}");
+    assert!(answered >= 23, "only {answered} of 25 probes answered");
+    drop(held);
+    binary.finish();
+}

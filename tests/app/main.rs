@@ -1,6 +1,7 @@
 //! Integration tests: the real server on port 0, spoken to over HTTP like a user would.
 
 mod browser;
+mod client_libraries;
 mod device_flow;
 mod diagnosis;
 mod docs_links;
@@ -15,6 +16,9 @@ mod password_grant;
 mod process;
 mod real_servers;
 mod sandbox_cases;
+mod sandbox_limits;
+mod sandbox_strict;
+mod shutdown;
 mod standard_cases;
 mod standard_sandbox;
 mod standard_server;
