@@ -48,10 +48,12 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<String, String> {
     let settings = Settings::load(&args.config, |name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
-    let password = match std::env::var("BB_PASSWORD") {
+    // BB_PASSWORD, as the original app's README names it; OAUTH_PASSWORD, as the page's snippets
+    // name it for a server other than Bitbucket.
+    let password = match std::env::var("BB_PASSWORD").or_else(|_| std::env::var("OAUTH_PASSWORD")) {
         Ok(password) => SecretString::from(password),
         Err(_) if !std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
-            return Err("no terminal to ask for the password on: set BB_PASSWORD".into());
+            return Err("no terminal to ask for the password on: set BB_PASSWORD (or OAUTH_PASSWORD)".into());
         }
         Err(_) => rpassword::prompt_password(format!("Password for {}: ", args.username))
             .map(SecretString::from)
