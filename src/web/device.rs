@@ -204,6 +204,27 @@ struct Pace {
     order: VecDeque<[u8; 32]>,
 }
 
+impl Pace {
+    /// Sets a code's next turn and interval; a new code may first push out the oldest, so that
+    /// however many codes are posted the table holds at most [`DevicePace::CAPACITY`].
+    fn book(&mut self, key: [u8; 32], at: Instant, interval: Duration) {
+        if let Some(entry) = self.next.get_mut(&key) {
+            *entry = (at, interval);
+            return;
+        }
+        while self.next.len() >= DevicePace::CAPACITY || self.order.len() >= 2 * DevicePace::CAPACITY {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.next.remove(&old);
+                }
+                None => break,
+            }
+        }
+        self.next.insert(key, (at, interval));
+        self.order.push_back(key);
+    }
+}
+
 impl DevicePace {
     /// The most device codes remembered.
     pub const CAPACITY: usize = 10_000;
@@ -218,16 +239,7 @@ impl DevicePace {
 
     /// A new device code: its first poll may go after `interval`.
     pub fn start(&self, device_code: &str, interval: Duration) {
-        let key = DevicePace::key(device_code);
-        let mut pace = self.lock();
-        while pace.order.len() >= DevicePace::CAPACITY {
-            if let Some(old) = pace.order.pop_front() {
-                pace.next.remove(&old);
-            }
-        }
-        if pace.next.insert(key, (Instant::now() + interval, interval)).is_none() {
-            pace.order.push_back(key);
-        }
+        self.lock().book(DevicePace::key(device_code), Instant::now() + interval, interval);
     }
 
     /// Waits until this device code may poll again (at most [`MAX_WAIT`]), books the next turn, and
@@ -241,9 +253,7 @@ impl DevicePace {
             let fallback = Duration::from_secs(page_interval.clamp(1, 60));
             let (at, interval) = pace.next.get(&key).copied().unwrap_or((now, fallback));
             let at = at.max(now);
-            if pace.next.insert(key, (at + interval, interval)).is_none() {
-                pace.order.push_back(key);
-            }
+            pace.book(key, at + interval, interval);
             (at, interval)
         };
         let wait = at.saturating_duration_since(Instant::now()).min(MAX_WAIT);
@@ -264,10 +274,10 @@ impl DevicePace {
     pub fn slow_down(&self, device_code: &str) -> Duration {
         let key = DevicePace::key(device_code);
         let mut pace = self.lock();
-        let entry = pace.next.entry(key).or_insert((Instant::now(), Duration::from_secs(DEFAULT_INTERVAL)));
-        entry.1 += Duration::from_secs(5);
-        entry.0 = Instant::now() + entry.1;
-        entry.1
+        let interval = pace.next.get(&key).map_or(Duration::from_secs(DEFAULT_INTERVAL), |(_, i)| *i);
+        let interval = interval + Duration::from_secs(5);
+        pace.book(key, Instant::now() + interval, interval);
+        interval
     }
 
     /// The flow ended: forget the code.
@@ -325,6 +335,17 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_secs(4), "the first poll waited for the interval");
         assert_eq!(pace.slow_down("code"), Duration::from_secs(10));
         assert_eq!(pace.wait_turn("code", 5).await, Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pace_table_stays_bounded_whatever_codes_are_posted() {
+        let pace = DevicePace::default();
+        for n in 0..(DevicePace::CAPACITY + 500) {
+            pace.wait_turn(&format!("code-{n}"), 1).await;
+        }
+        let held = pace.lock();
+        assert!(held.next.len() <= DevicePace::CAPACITY, "{}", held.next.len());
+        assert!(held.order.len() <= 2 * DevicePace::CAPACITY);
     }
 
     #[test]
