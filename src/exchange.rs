@@ -5,8 +5,6 @@
 //! [`token::read_response`], [`token::parse_token_response`]), so what is shown is exactly what was
 //! sent and the protocol code exists once.
 
-use std::borrow::Cow;
-
 use serde_json::Value;
 
 use crate::authorization_server::SnippetNames;
@@ -154,16 +152,13 @@ const TOKEN_KEYS: [&str; 3] = ["access_token", "refresh_token", "device_code"];
 /// `text` with each secret, and its URL-encoded form, replaced by its mask. Most texts hold no
 /// secret (a header value, a user's profile): they are searched, not copied.
 fn mask_all(text: &str, secrets: &Masks<'_>) -> String {
-    let mut text = Cow::Borrowed(text);
+    let mut masks = crate::secrets::Replacer::default();
     for (secret, mask) in secrets.iter().filter(|(secret, _)| secret.len() >= 4) {
-        let encoded: Cow<'_, str> = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-        for needle in [*secret, &encoded] {
-            if needle.len() <= text.len() && text.contains(needle) {
-                text = Cow::Owned(text.replace(needle, mask));
-            }
-        }
+        let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        masks.add((*secret).to_owned(), mask);
+        masks.add(encoded, mask);
     }
-    text.into_owned()
+    masks.replace(text).into_owned()
 }
 
 fn record_response(

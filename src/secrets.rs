@@ -19,20 +19,74 @@ pub fn partial(secret: &str) -> String {
 
 /// Removes secrets from text that came from elsewhere (an upstream's answer), before it is
 /// shown or logged: each secret, and its URL-encoded and Basic-auth forms, becomes `[redacted]`.
+///
+/// Every text an exchange shows goes through it, so it is built for speed: one pass over the text
+/// for all the secrets together (a byte that starts no secret is passed over after one bit test),
+/// and no copy at all when the text holds none, which is nearly always.
 #[derive(Default)]
 pub struct Scrubber {
-    needles: Vec<String>,
+    secrets: Replacer,
+}
+
+/// Secrets, each with what stands in for it, replaced in one pass over a text (see [`Scrubber`]).
+#[derive(Default)]
+pub struct Replacer {
+    /// The secrets and their replacements, longest secret first, so the longest match wins.
+    needles: Vec<(String, String)>,
+    /// The bytes a secret starts with, as a 256-bit set.
+    starts: [u64; 4],
+}
+
+impl Replacer {
+    /// Adds `needle`, replaced by `replacement` (ignored when empty, or already there).
+    pub fn add(&mut self, needle: String, replacement: &str) {
+        if needle.is_empty() || self.needles.iter().any(|(n, _)| *n == needle) {
+            return;
+        }
+        let first = needle.as_bytes()[0];
+        self.starts[usize::from(first >> 6)] |= 1 << (first & 63);
+        let at = self.needles.partition_point(|(n, _)| n.len() >= needle.len());
+        self.needles.insert(at, (needle, replacement.to_owned()));
+    }
+
+    /// `text` with every needle replaced; a copy only when it holds one.
+    pub fn replace<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        let bytes = text.as_bytes();
+        let mut replaced: Option<String> = None;
+        let (mut copied, mut at) = (0, 0);
+        while at < bytes.len() {
+            let byte = bytes[at];
+            if self.starts[usize::from(byte >> 6)] & (1 << (byte & 63)) != 0
+                && let Some((needle, replacement)) =
+                    self.needles.iter().find(|(n, _)| bytes[at..].starts_with(n.as_bytes()))
+            {
+                // A needle starts with a whole character, so `at` and its end are character boundaries.
+                let out = replaced.get_or_insert_with(|| String::with_capacity(text.len()));
+                out.push_str(&text[copied..at]);
+                out.push_str(replacement);
+                at += needle.len();
+                copied = at;
+                continue;
+            }
+            at += 1;
+        }
+        match replaced {
+            None => std::borrow::Cow::Borrowed(text),
+            Some(mut out) => {
+                out.push_str(&text[copied..]);
+                std::borrow::Cow::Owned(out)
+            }
+        }
+    }
 }
 
 impl Scrubber {
     /// Adds a secret to remove (empty and very short values are ignored: they would match anywhere).
     pub fn secret(mut self, secret: &str) -> Scrubber {
         if secret.len() >= 3 {
-            self.needles.push(secret.to_owned());
             let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-            if encoded != secret {
-                self.needles.push(encoded);
-            }
+            self.secrets.add(secret.to_owned(), "[redacted]");
+            self.secrets.add(encoded, "[redacted]");
         }
         self
     }
@@ -47,9 +101,9 @@ impl Scrubber {
         self.secret(password).secret(&raw).secret(&sent)
     }
 
-    /// The text with every secret replaced.
+    /// The text with every secret replaced by `[redacted]`.
     pub fn scrub(&self, text: &str) -> String {
-        self.needles.iter().fold(text.to_owned(), |text, needle| text.replace(needle, "[redacted]"))
+        self.secrets.replace(text).into_owned()
     }
 
     /// A token error with every text field scrubbed.
@@ -74,6 +128,19 @@ impl Scrubber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrubbing_finds_every_secret_in_one_pass_and_the_longest_first() {
+        let scrubber = Scrubber::default().secret("abc").secret("abcdef").secret("p@ss word");
+        assert_eq!(scrubber.scrub("xabcdefy abc z"), "x[redacted]y [redacted] z");
+        assert_eq!(scrubber.scrub("p%40ss+word and p@ss word"), "[redacted] and [redacted]");
+        assert_eq!(scrubber.scrub("é abc é"), "é [redacted] é");
+        assert_eq!(scrubber.scrub("nothing here"), "nothing here");
+        assert_eq!(scrubber.scrub(""), "");
+        assert_eq!(scrubber.scrub("ab"), "ab");
+        let unicode = Scrubber::default().secret("clé-secrète");
+        assert_eq!(unicode.scrub("a clé-secrète b"), "a [redacted] b");
+    }
 
     #[test]
     fn partial_keeps_first_and_last_four() {
