@@ -992,9 +992,8 @@ FINDINGS = {
         "page that teaches with HTML escaping, logging the request. Cut over the last two rounds: glibc malloc replaced by mimalloc (it was 15-19% of "
         "the app's CPU per flow, with futex waits on its arena locks: 82 to 70 µs per flow), masking that "
         "copied every text once per secret, `partial()` collecting a `Vec<char>`, a full URL parse to show each "
-        "request's `Host`, and the API's answer parsed twice. What the profile still shows, each a few "
-        "percent: askama's escaping, reqwest's URL parsing (also in its redirect policy with redirects off), "
-        "serde_json `Value`s to pretty-print the answers, the request's log line."),
+        "request's `Host`, and the API's answer parsed twice. Where the app's instructions go beyond the "
+        "floor's, function by function, is in the profile above."),
     "flow-at-rate": (
         "- **CPU per flow against the floor, at a fixed rate.** At {flow_rate:,} flows/s (open loop, the same "
         "work per second for both) the app spends {rate_app_us:.0f} µs of CPU per flow, {rate_ratio:.2f}× the "
