@@ -8,7 +8,17 @@
 //! cargo run --release --example fixed_rate -- 127.0.0.1:3000 /healthcheck 50000 10 32
 //! ```
 //!
-//! Prints one line: `sent N achieved R/s p50 X p90 X p99 X p999 X max X errors E` (microseconds).
+//! With a form body (and optionally a text the answer must contain), it sends `POST` requests with
+//! that `application/x-www-form-urlencoded` body instead: the password flow at a fixed rate, for
+//! `bench/run.sh`'s CPU per flow at the same rate for the app and the floor (issue 21).
+//!
+//! ```sh
+//! cargo run --release --example fixed_rate -- 127.0.0.1:3000 /oauth-callback 2000 10 32 \
+//!   'username=demo&password=demo' 'Demo User'
+//! ```
+//!
+//! Prints one line: `sent N achieved R/s p50 X p90 X p99 X p999 X max X errors E` (microseconds);
+//! `sent` counts the answers that came back complete (2xx, with the expected text where one is given).
 
 use std::time::{Duration, Instant};
 
@@ -18,22 +28,39 @@ use tokio::net::TcpStream;
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [address, path, rate, seconds, connections] = args.as_slice() else {
-        eprintln!("usage: fixed_rate HOST:PORT PATH REQUESTS_PER_SECOND SECONDS CONNECTIONS");
-        std::process::exit(2);
+    let (address, path, rate, seconds, connections, form, expect) = match args.as_slice() {
+        [a, p, r, s, c] => (a, p, r, s, c, None, None),
+        [a, p, r, s, c, form] => (a, p, r, s, c, Some(form), None),
+        [a, p, r, s, c, form, expect] => (a, p, r, s, c, Some(form), Some(expect.clone().into_bytes())),
+        _ => {
+            eprintln!(
+                "usage: fixed_rate HOST:PORT PATH REQUESTS_PER_SECOND SECONDS CONNECTIONS [FORM_BODY [EXPECTED_TEXT]]"
+            );
+            std::process::exit(2);
+        }
     };
     let (rate, seconds): (f64, f64) = (rate.parse().expect("a rate"), seconds.parse().expect("seconds"));
     let connections: usize = connections.parse().expect("a connection count");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n").into_bytes();
+    let request = match form {
+        None => format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n"),
+        Some(form) => format!(
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n\r\n{form}",
+            form.len()
+        ),
+    }
+    .into_bytes();
     // Each connection sends every `interval`, the connections staggered evenly within it.
     let interval = Duration::from_secs_f64(connections as f64 / rate);
     let start = Instant::now() + Duration::from_millis(200);
     let end = start + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
     for n in 0..connections {
-        let (address, request) = (address.clone(), request.clone());
+        let (address, request, expect) = (address.clone(), request.clone(), expect.clone());
         let first = start + interval.mul_f64(n as f64 / connections as f64);
-        tasks.push(tokio::spawn(async move { one_connection(&address, &request, first, interval, end).await }));
+        tasks.push(tokio::spawn(async move {
+            one_connection(&address, &request, expect.as_deref(), first, interval, end).await
+        }));
     }
     let (mut latencies, mut errors) = (Vec::new(), 0);
     for task in tasks {
@@ -61,6 +88,7 @@ async fn main() {
 async fn one_connection(
     address: &str,
     request: &[u8],
+    expect: Option<&[u8]>,
     first: Instant,
     interval: Duration,
     end: Instant,
@@ -78,7 +106,7 @@ async fn one_connection(
             }
         }
         let answered = match stream.as_mut() {
-            Some(stream) => exchange(stream, request, &mut buffer).await,
+            Some(stream) => exchange(stream, request, expect, &mut buffer).await,
             None => false,
         };
         if answered {
@@ -109,8 +137,10 @@ async fn wait_until(due: Instant) {
     }
 }
 
-/// Writes the request and reads one whole answer (its head, then `Content-Length` bytes of body).
-async fn exchange(stream: &mut TcpStream, request: &[u8], buffer: &mut [u8]) -> bool {
+/// Writes the request and reads one whole answer (its head, then `Content-Length` bytes of body);
+/// with `expect`, the body is kept and must contain it. A chunked answer counts as failed (it is
+/// not read here, and the connection would be out of step).
+async fn exchange(stream: &mut TcpStream, request: &[u8], expect: Option<&[u8]>, buffer: &mut Vec<u8>) -> bool {
     if stream.write_all(request).await.is_err() {
         return false;
     }
@@ -133,7 +163,27 @@ async fn exchange(stream: &mut TcpStream, request: &[u8], buffer: &mut [u8]) -> 
             .find_map(|line| line.strip_prefix("content-length:"))
             .and_then(|value| value.trim().parse().ok())
             .unwrap_or(0);
+        if head.lines().any(|line| line.starts_with("transfer-encoding:")) {
+            return false;
+        }
         let body_read = filled - head_end - 4;
+        if let Some(expect) = expect {
+            // Keep the whole body, growing the buffer as needed, and look for the text in it.
+            let body_start = head_end + 4;
+            if buffer.len() < body_start + length {
+                buffer.resize(body_start + length, 0);
+            }
+            while filled < body_start + length {
+                let Ok(read) = stream.read(&mut buffer[filled..body_start + length]).await else { return false };
+                if read == 0 {
+                    return false;
+                }
+                filled += read;
+            }
+            let body = &buffer[body_start..body_start + length];
+            return head.starts_with("http/1.1 2")
+                && (expect.is_empty() || body.windows(expect.len()).any(|w| w == expect));
+        }
         if body_read >= length {
             return head.starts_with("http/1.1 2");
         }
