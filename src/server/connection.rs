@@ -579,6 +579,37 @@ mod tests {
         assert_eq!(deadlines.await.unwrap(), "no request head within the head timeout");
     }
 
+    /// The deadlines and the closing signal, polled only when their own wakers fire, still end a
+    /// connection that is waiting: after one of them woke the task (taking its registered waker),
+    /// the other's wake still reaches it.
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_connection_sees_its_deadline_and_its_closing_signal() {
+        let deadline = tokio::spawn(async {
+            let mut connection = pin!(std::future::pending::<()>());
+            let mut deadlines = pin!(tokio::time::sleep(HEAD));
+            matches!(
+                first_of(connection.as_mut(), deadlines.as_mut(), None::<std::future::Pending<()>>).await,
+                First::Deadline(())
+            )
+        });
+        let (signal, closing) = tokio::sync::oneshot::channel::<()>();
+        let closed = tokio::spawn(async move {
+            let mut connection = pin!(std::future::pending::<()>());
+            // Wakes the task at 1 s, and sleeps on for another second.
+            let mut deadlines = pin!(async {
+                tokio::time::sleep(HEAD).await;
+                tokio::time::sleep(HEAD).await;
+            });
+            matches!(first_of(connection.as_mut(), deadlines.as_mut(), Some(closing)).await, First::Closing)
+        });
+        tokio::time::sleep(HEAD + HEAD / 2).await;
+        assert!(deadline.await.unwrap(), "the deadline did not end the connection");
+        assert!(!closed.is_finished());
+        signal.send(()).unwrap();
+        let closed = tokio::time::timeout(HEAD * 10, closed).await.expect("the closing signal did not wake the task");
+        assert!(closed.unwrap(), "the closing signal did not end the connection");
+    }
+
     /// An abandoned request gives its place back, and absurd timeouts do not overflow.
     #[tokio::test(start_paused = true)]
     async fn abandoned_requests_and_huge_timeouts() {
