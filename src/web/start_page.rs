@@ -58,8 +58,8 @@ fn healthcheck_response() -> axum::http::Response<Full<Bytes>> {
 pub fn healthcheck_shortcut(
     request: &hyper::Request<hyper::body::Incoming>,
 ) -> Option<axum::http::Response<Full<Bytes>>> {
-    let probe = request.method() == Method::GET
-        && request.uri().path() == "/healthcheck"
+    let probe = request.uri().path() == "/healthcheck"
+        && request.method() == Method::GET
         && request.uri().query().is_none()
         && headers_fit(request.headers());
     probe.then(healthcheck_response)
