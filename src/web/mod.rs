@@ -129,6 +129,11 @@ impl AppState {
             _ => None,
         };
         let server = AuthorizationServer::from_settings(&settings, local_addr, discovered)?;
+        if !settings.sandbox && settings.sandbox_server == SandboxServer::Standard {
+            tracing::warn!(
+                "sandboxServer is standard, but sandbox is false: the configured server is used, not a built-in one"
+            );
+        }
         for note in server.discovery.iter().flat_map(|d| &d.notes) {
             tracing::warn!("discovery: {note}");
         }
